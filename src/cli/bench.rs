@@ -1,0 +1,207 @@
+//! `centerscope bench`: the numbers a user needs to choose a model — parameters, file size,
+//! MACs, per-stage latency (median, p95, warm-up excluded) and throughput with the worker pool,
+//! with the single-worker throughput measured in the same run as the reference.
+
+use super::{parse_size, parse_workers};
+use crate::model::{Registry, DEFAULT_MODEL};
+use crate::pipeline::stats::{percentiles, Percentiles, StageSamples};
+use crate::pipeline::{Event, Mode, Pipeline, PipelineConfig};
+use crate::source::memory::MemorySource;
+use crate::{Error, Frame, Result};
+use clap::Args;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Model id or path; repeat for several. `all` benches every built-in model.
+    #[arg(long = "model", alias = "models", default_value = DEFAULT_MODEL, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Picture or video to run on (default: a generated 1280x720 picture).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Network input size WxH (flexible-size models only).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<[usize; 2]>,
+    /// Worker threads for the throughput run.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<usize>,
+    /// Timed frames per measurement (after 3 warm-up frames).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100000))]
+    pub frames: u64,
+    /// Print one JSON object per model instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const WARMUP: usize = 3;
+
+#[derive(Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub params: u64,
+    pub file_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macs: Option<u64>,
+    /// `[width, height]` of the network input.
+    pub input: [usize; 2],
+    pub source: [u32; 2],
+    pub frames: u64,
+    pub workers: usize,
+    pub load_ms: f64,
+    pub stages: BTreeMap<&'static str, Percentiles>,
+    /// Pipeline throughput with `workers` workers.
+    pub fps: f64,
+    /// Pipeline throughput with one worker, measured in the same run.
+    pub fps_1_worker: f64,
+    pub speedup: f64,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let mut registry = Registry::with_user_models();
+    let ids: Vec<String> = if args.models.iter().any(|m| m == "all") {
+        registry.entries().iter().filter(|e| e.is_builtin()).map(|e| e.manifest.id.clone()).collect()
+    } else {
+        args.models.clone()
+    };
+    let entries = ids.iter().map(|id| registry.resolve(id)).collect::<Result<Vec<_>>>()?;
+    let (frames, decode_ms) = load_frames(args.input.as_deref(), args.frames as usize + WARMUP)?;
+    let workers = args.workers.unwrap_or_else(crate::pipeline::default_workers);
+    if !args.json {
+        println!(
+            "{:<28} {:>7} {:>7} {:>7} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
+            "model", "params", "MB", "GMACs", "input", "pre ms p50/95", "infer p50/95", "post p50/95", "fps", "speedup"
+        );
+    }
+    for entry in entries {
+        if let Some(size) = args.size {
+            entry.manifest.check_size(size)?;
+        }
+        let t = Instant::now();
+        let model = entry.load()?;
+        let load_ms = t.elapsed().as_secs_f64() * 1e3;
+        let mut session = model.session();
+        session.set_input_size(args.size)?;
+        let [h, w] = session.input_size_for(frames[0].width, frames[0].height);
+
+        // Latency: one worker, frames back to back.
+        let params = model.default_params();
+        let mut samples = StageSamples::default();
+        for (i, f) in frames.iter().enumerate() {
+            let (_, t) = session.detect(f, &params)?;
+            if i >= WARMUP {
+                samples.push(&t);
+            }
+        }
+        let mut stages: BTreeMap<&'static str, Percentiles> = samples.summary().into_iter().collect();
+        if !decode_ms.is_empty() {
+            stages.insert("decode", percentiles(&decode_ms));
+        }
+
+        // Throughput: the real pipeline, 1 worker as the reference, then `workers`.
+        let fps_1 = throughput(&model, &frames, 1, args.size, args.frames)?;
+        let fps = if workers == 1 { fps_1 } else { throughput(&model, &frames, workers, args.size, args.frames)? };
+        let macs = model.manifest.macs.map(|m| {
+            let [dh, dw] = model.manifest.input.size;
+            (m as f64 * (h * w) as f64 / (dh * dw) as f64) as u64
+        });
+        let report = BenchReport {
+            model: model.id.to_string(),
+            params: model.params,
+            file_bytes: model.file_bytes,
+            macs,
+            input: [w, h],
+            source: [frames[0].width, frames[0].height],
+            frames: args.frames,
+            workers,
+            load_ms,
+            stages,
+            fps,
+            fps_1_worker: fps_1,
+            speedup: fps / fps_1.max(1e-9),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&report).map_err(|e| Error::Other(e.to_string()))?);
+        } else {
+            let st = |n: &str| report.stages.get(n).map(|p| format!("{:.1}/{:.1}", p.median_ms, p.p95_ms)).unwrap_or_default();
+            println!(
+                "{:<28} {:>6.2}M {:>7.1} {:>7.2} {:>9} {:>14} {:>14} {:>14} {:>7.1} {:>6.2}x",
+                report.model,
+                report.params as f64 / 1e6,
+                report.file_bytes as f64 / 1e6,
+                report.macs.map(|m| m as f64 / 1e9).unwrap_or(f64::NAN),
+                format!("{w}x{h}"),
+                st("preprocess"),
+                st("inference"),
+                st("postprocess"),
+                report.fps,
+                report.speedup
+            );
+        }
+    }
+    Ok(())
+}
+
+fn throughput(model: &std::sync::Arc<crate::model::Model>, frames: &[Frame], workers: usize, size: Option<[usize; 2]>, n: u64) -> Result<f64> {
+    let warm = (WARMUP * workers) as u64;
+    let source = MemorySource::new("bench", frames.to_vec(), n + warm, Some(30.0));
+    let config = PipelineConfig { workers, mode: Mode::EveryFrame, ..Default::default() };
+    let mut pipeline = Pipeline::start(Box::new(source), model.clone(), model.default_params(), config)?;
+    pipeline.controls().set_input_size(size);
+    let mut seen = 0u64;
+    let mut t0 = Instant::now();
+    while let Some(ev) = pipeline.recv() {
+        match ev {
+            Event::Frame(_) => {
+                seen += 1;
+                if seen == warm {
+                    t0 = Instant::now();
+                }
+            }
+            Event::EndOfStream => break,
+            Event::Error(e) => return Err(e),
+        }
+    }
+    Ok((seen - warm) as f64 / t0.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Frames to run on, plus how long each took to decode (empty for the generated picture).
+fn load_frames(input: Option<&str>, want: usize) -> Result<(Vec<Frame>, Vec<f64>)> {
+    let Some(spec) = input else {
+        return Ok((vec![synthetic_frame(1280, 720)], Vec::new()));
+    };
+    super::check_input_exists(spec)?;
+    let mut src = crate::source::open(spec)?;
+    let mut frames = Vec::new();
+    let mut decode = Vec::new();
+    // Keep at most ~64 distinct frames in memory; the bench cycles through them.
+    while frames.len() < want.min(64) {
+        let t = Instant::now();
+        match src.next_frame() {
+            Some(Ok(f)) => {
+                decode.push(t.elapsed().as_secs_f64() * 1e3);
+                frames.push(f);
+            }
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    if frames.is_empty() {
+        return Err(Error::Source(format!("{spec}: no frames to benchmark")));
+    }
+    Ok((frames, decode))
+}
+
+/// A deterministic 1280×720 test picture with structure at several scales.
+pub fn synthetic_frame(width: u32, height: u32) -> Frame {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let checker = if ((x / 40) + (y / 40)) % 2 == 0 { 40.0 } else { 0.0 };
+        let r = 255.0 * fx * 0.8 + checker;
+        let g = 255.0 * fy * 0.8 + checker;
+        let b = 128.0 + 100.0 * ((fx * 12.0).sin() * (fy * 7.0).cos());
+        image::Rgb([r.min(255.0) as u8, g.min(255.0) as u8, b.clamp(0.0, 255.0) as u8])
+    });
+    Frame::from_image(0, 0.0, img)
+}

@@ -1,0 +1,23 @@
+//! Centerscope: find objects in video with MobileNet CenterNet detectors on the CPU.
+//!
+//! The library holds everything; `main.rs` only dispatches. The flow of a frame is
+//! `source` (decode a picture) → `preprocess` (resize into the network's input, recording the
+//! transform) → `model` (tract inference) → `decode` (heatmap peaks / poses → boxes in source
+//! pixels) → `output` (JSON Lines, annotated images) or `app` (the desktop window).
+//! `pipeline` runs that flow for many frames on a rayon worker pool.
+
+pub mod app;
+pub mod cli;
+pub mod decode;
+pub mod detection;
+pub mod error;
+pub mod frame;
+pub mod model;
+pub mod output;
+pub mod pipeline;
+pub mod preprocess;
+pub mod source;
+
+pub use detection::{Detection, FrameResult, StageTimings};
+pub use error::{Error, Result};
+pub use frame::Frame;

@@ -1,0 +1,89 @@
+//! Latency and throughput accounting for a run.
+
+use crate::StageTimings;
+use serde::Serialize;
+
+/// Median and 95th percentile of a set of samples, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub median_ms: f64,
+    pub p95_ms: f64,
+}
+
+/// Nearest-rank percentile (`q` in 0..=1) of unsorted samples; 0 when empty.
+pub fn percentile(samples: &[f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut s: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    if s.is_empty() {
+        return 0.0;
+    }
+    s.sort_by(f64::total_cmp);
+    let rank = ((q.clamp(0.0, 1.0) * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+pub fn percentiles(samples: &[f64]) -> Percentiles {
+    Percentiles { median_ms: percentile(samples, 0.5), p95_ms: percentile(samples, 0.95) }
+}
+
+/// Per-stage samples of a run.
+#[derive(Clone, Debug, Default)]
+pub struct StageSamples {
+    pub decode: Vec<f64>,
+    pub preprocess: Vec<f64>,
+    pub inference: Vec<f64>,
+    pub postprocess: Vec<f64>,
+    pub queue: Vec<f64>,
+    pub end_to_end: Vec<f64>,
+}
+
+impl StageSamples {
+    pub fn push(&mut self, t: &StageTimings) {
+        self.decode.extend(t.decode);
+        self.preprocess.push(t.preprocess);
+        self.inference.push(t.inference);
+        self.postprocess.push(t.postprocess);
+        self.queue.extend(t.queue);
+        self.end_to_end.extend(t.end_to_end);
+    }
+
+    pub fn len(&self) -> usize {
+        self.inference.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inference.is_empty()
+    }
+
+    /// Named stages with their percentiles (stages without samples are left out).
+    pub fn summary(&self) -> Vec<(&'static str, Percentiles)> {
+        [
+            ("decode", &self.decode),
+            ("preprocess", &self.preprocess),
+            ("inference", &self.inference),
+            ("postprocess", &self.postprocess),
+            ("queue", &self.queue),
+            ("end_to_end", &self.end_to_end),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| (n, percentiles(v)))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.95), 95.0);
+        assert_eq!(percentile(&[3.0], 0.95), 3.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

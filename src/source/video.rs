@@ -1,0 +1,333 @@
+//! Video files through the system `ffmpeg` (spawned with `ffmpeg-sidecar`; nothing is ever
+//! downloaded). `ffprobe` supplies size, rotation, frame rate and duration; `ffmpeg` decodes to
+//! raw RGB24 on a pipe, applying the display-matrix rotation itself. A `showinfo` filter on
+//! stderr gives each frame's real presentation time, so variable-frame-rate files get true
+//! timestamps. Frames stream one at a time: memory does not grow with the file's length.
+//! Seeking restarts ffmpeg with `-ss` before `-i`, which decodes from the previous keyframe and
+//! discards up to the exact target.
+
+use super::{FrameSource, SeekTarget, SourceInfo, SourceKind};
+use crate::{Error, Frame, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use ffmpeg_sidecar::child::FfmpegChild;
+use ffmpeg_sidecar::command::FfmpegCommand;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const INSTALL_HINT: &str =
+    "install FFmpeg and make sure `ffmpeg` and `ffprobe` are on PATH (Debian/Ubuntu: sudo apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg)";
+
+/// What ffprobe says about the first video stream.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Probe {
+    pub coded_width: u32,
+    pub coded_height: u32,
+    /// Display rotation in degrees (counter-clockwise, as ffprobe reports it).
+    pub rotation: i32,
+    pub fps: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub frame_count: Option<u64>,
+    pub codec: String,
+}
+
+impl Probe {
+    /// Size after rotation.
+    pub fn display_size(&self) -> (u32, u32) {
+        if self.rotation.rem_euclid(180) == 90 {
+            (self.coded_height, self.coded_width)
+        } else {
+            (self.coded_width, self.coded_height)
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Option<f64> {
+    let (n, d) = s.split_once('/')?;
+    let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+    (d > 0.0 && n > 0.0).then(|| n / d)
+}
+
+/// Run ffprobe on `path`.
+pub fn probe(path: &Path) -> Result<Probe> {
+    let out = Command::new(ffmpeg_sidecar::ffprobe::ffprobe_path())
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,codec_name:stream_side_data=rotation:stream_tags=rotate:format=duration")
+        .args(["-of", "json"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Source(format!("ffprobe not found: {INSTALL_HINT}")),
+            _ => Error::io("cannot run ffprobe", e),
+        })?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("unknown error").trim();
+        let last = last.strip_prefix(&format!("{}: ", path.display())).unwrap_or(last);
+        return Err(Error::input(path, format!("not a video ffmpeg can read ({last}); check the file")));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::input(path, format!("unexpected ffprobe output ({e})")))?;
+    let Some(stream) = json["streams"].get(0) else {
+        return Err(Error::input(path, "has no video stream; open a video file"));
+    };
+    let coded_width = stream["width"].as_u64().unwrap_or(0) as u32;
+    let coded_height = stream["height"].as_u64().unwrap_or(0) as u32;
+    if coded_width == 0 || coded_height == 0 {
+        return Err(Error::input(path, "video stream has no picture size; the file may be damaged"));
+    }
+    let mut rotation = stream["side_data_list"]
+        .as_array()
+        .and_then(|l| l.iter().find_map(|s| s["rotation"].as_f64()))
+        .map(|r| r.round() as i32)
+        .unwrap_or(0);
+    if rotation == 0 {
+        rotation = stream["tags"]["rotate"].as_str().and_then(|s| s.parse::<i32>().ok()).map(|r| -r).unwrap_or(0);
+    }
+    let fps = stream["avg_frame_rate"].as_str().and_then(parse_rate).or_else(|| stream["r_frame_rate"].as_str().and_then(parse_rate));
+    let secs = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok()).filter(|d| d.is_finite() && *d > 0.0);
+    let duration_ms = secs(&stream["duration"]).or_else(|| secs(&json["format"]["duration"])).map(|s| s * 1000.0);
+    let frame_count = stream["nb_frames"]
+        .as_str()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .or_else(|| Some((duration_ms? / 1000.0 * fps?).round() as u64));
+    Ok(Probe { coded_width, coded_height, rotation, fps, duration_ms, frame_count, codec: stream["codec_name"].as_str().unwrap_or("").to_string() })
+}
+
+/// One running ffmpeg decode process.
+struct Decoder {
+    child: FfmpegChild,
+    stdout: ChildStdout,
+    /// Presentation times (seconds, relative to the seek point) parsed from `showinfo`.
+    pts: Receiver<f64>,
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(t) = self.stderr_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct VideoSource {
+    path: PathBuf,
+    info: SourceInfo,
+    probe: Probe,
+    decoder: Option<Decoder>,
+    /// Seek position of the running decoder (ms) and index of its first frame.
+    base_ms: f64,
+    base_index: u64,
+    decoded: u64,
+    /// Last error line ffmpeg printed (shared with the stderr reader).
+    last_error: Arc<Mutex<Option<String>>>,
+    ended: bool,
+    /// After a seek: drop frames before this time (ms).
+    skip_until_ms: Option<f64>,
+}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<VideoSource> {
+        let probe = probe(path)?;
+        let (width, height) = probe.display_size();
+        let mut details = format!("{} {}x{}", probe.codec, probe.coded_width, probe.coded_height);
+        if probe.rotation != 0 {
+            details.push_str(&format!(", rotated {}°", probe.rotation));
+        }
+        let info = SourceInfo {
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            kind: SourceKind::Video,
+            width,
+            height,
+            fps: probe.fps,
+            duration_ms: probe.duration_ms,
+            frame_count: probe.frame_count,
+            details,
+        };
+        let mut src = VideoSource {
+            path: path.to_path_buf(),
+            info,
+            probe,
+            decoder: None,
+            base_ms: 0.0,
+            base_index: 0,
+            decoded: 0,
+            last_error: Arc::new(Mutex::new(None)),
+            ended: false,
+            skip_until_ms: None,
+        };
+        src.start(0.0, 0)?;
+        Ok(src)
+    }
+
+    pub fn probe(&self) -> &Probe {
+        &self.probe
+    }
+
+    fn frame_bytes(&self) -> usize {
+        self.info.width as usize * self.info.height as usize * 3
+    }
+
+    fn start(&mut self, seek_ms: f64, base_index: u64) -> Result<()> {
+        self.decoder = None; // kills the previous process
+        let mut cmd = FfmpegCommand::new();
+        cmd.arg("-nostdin").hide_banner();
+        // Start slightly before the target so rounding never skips the target frame;
+        // frames before the target are dropped in `next_frame`.
+        let lead_ms = self.probe.fps.map(|f| 250.0 / f).unwrap_or(5.0);
+        let start_ms = (seek_ms - lead_ms).max(0.0);
+        if start_ms > 0.0 {
+            cmd.args(["-ss", &format!("{:.6}", start_ms / 1000.0)]);
+        }
+        cmd.input(self.path.as_os_str())
+            .args(["-map", "0:v:0", "-an", "-sn", "-dn"])
+            .args(["-vf", "showinfo"])
+            .fps_mode("passthrough")
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
+            .output("pipe:1");
+        cmd.as_inner_mut().stdin(Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Source(format!("ffmpeg not found: {INSTALL_HINT}")),
+            _ => Error::io("cannot start ffmpeg", e),
+        })?;
+        let stdout = child.take_stdout().ok_or_else(|| Error::Other("ffmpeg stdout unavailable".into()))?;
+        let stderr = child.take_stderr().ok_or_else(|| Error::Other("ffmpeg stderr unavailable".into()))?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let last_error = self.last_error.clone();
+        let stderr_thread = std::thread::Builder::new()
+            .name("ffmpeg-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                    if let Some(pts) = showinfo_pts(&line) {
+                        if tx.send(pts).is_err() {
+                            break;
+                        }
+                    } else if line.contains("[error]") || line.contains("[fatal]") {
+                        let msg = line.rsplit("] ").next().unwrap_or(&line).trim().to_string();
+                        if let Ok(mut slot) = last_error.lock() {
+                            *slot = Some(msg);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::io("cannot start ffmpeg reader thread", e))?;
+        self.decoder = Some(Decoder { child, stdout, pts: rx, stderr_thread: Some(stderr_thread) });
+        self.base_ms = start_ms;
+        self.base_index = base_index;
+        self.decoded = 0;
+        self.ended = false;
+        self.skip_until_ms = if start_ms > 0.0 { Some(seek_ms) } else { None };
+        Ok(())
+    }
+
+    fn index_for_ms(&self, ms: f64) -> u64 {
+        self.probe.fps.map(|f| (ms * f / 1000.0).round().max(0.0) as u64).unwrap_or(0)
+    }
+
+    fn read_one(&mut self) -> Option<Result<Frame>> {
+        let bytes = self.frame_bytes();
+        let (width, height) = (self.info.width, self.info.height);
+        let decoder = self.decoder.as_mut()?;
+        let mut buf = vec![0u8; bytes];
+        if let Err(e) = decoder.stdout.read_exact(&mut buf) {
+            self.ended = true;
+            let status = decoder.child.wait().ok();
+            let failed = status.is_some_and(|s| !s.success());
+            let last = self.last_error.lock().ok().and_then(|m| m.clone());
+            if self.decoded == 0 && (failed || last.is_some()) || e.kind() != std::io::ErrorKind::UnexpectedEof {
+                let why = last.unwrap_or_else(|| e.to_string());
+                return Some(Err(Error::input(&self.path, format!("ffmpeg could not decode it ({why})"))));
+            }
+            return None;
+        }
+        // showinfo's line for a frame is written before the frame reaches the pipe.
+        let rel_s = match decoder.pts.recv_timeout(Duration::from_millis(500)) {
+            Ok(s) => Some(s),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        };
+        let n = self.decoded;
+        self.decoded += 1;
+        let pts_ms = match (rel_s, self.probe.fps) {
+            (Some(s), _) => self.base_ms + s * 1000.0,
+            (None, Some(f)) => self.base_ms + n as f64 * 1000.0 / f,
+            (None, None) => self.base_ms,
+        };
+        let index = if self.base_ms > 0.0 { self.index_for_ms(pts_ms) } else { self.base_index + n };
+        Some(Ok(Frame::new(index, pts_ms, width, height, buf)))
+    }
+}
+
+/// `pts_time:1.234` from a showinfo line (not its header lines).
+fn showinfo_pts(line: &str) -> Option<f64> {
+    if !line.contains("showinfo") || !line.contains(" n:") {
+        return None;
+    }
+    let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+impl FrameSource for VideoSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Option<Result<Frame>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let frame = self.read_one()?;
+            match (&frame, self.skip_until_ms) {
+                // Drop the lead-in frames decoded before an exact seek target (half a frame of
+                // tolerance absorbs timestamp rounding).
+                (Ok(f), Some(target)) => {
+                    let half = self.probe.fps.map(|fps| 500.0 / fps).unwrap_or(1.0);
+                    if f.pts_ms + half <= target {
+                        continue;
+                    }
+                    self.skip_until_ms = None;
+                    return Some(frame);
+                }
+                _ => return Some(frame),
+            }
+        }
+    }
+
+    fn seek(&mut self, target: SeekTarget) -> Result<()> {
+        let ms = match target {
+            SeekTarget::TimeMs(t) => t.max(0.0),
+            SeekTarget::Frame(i) => match self.probe.fps {
+                Some(f) => i as f64 * 1000.0 / f,
+                None => return Err(Error::Source(format!("{}: frame rate unknown, seek by time instead", self.info.name))),
+            },
+        };
+        let index = self.index_for_ms(ms);
+        self.start(ms, index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_showinfo_lines() {
+        let l = "[Parsed_showinfo_0 @ 0x55d] [info] n:   3 pts:   3072 pts_time:0.2     duration:512";
+        assert_eq!(showinfo_pts(l), Some(0.2));
+        assert_eq!(showinfo_pts("[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360"), None);
+        assert_eq!(parse_rate("30000/1001").map(|r| (r * 100.0).round()), Some(2997.0));
+        assert_eq!(parse_rate("0/0"), None);
+    }
+
+    #[test]
+    fn rotation_swaps_display_size() {
+        let p = Probe { coded_width: 640, coded_height: 360, rotation: -90, ..Default::default() };
+        assert_eq!(p.display_size(), (360, 640));
+    }
+}

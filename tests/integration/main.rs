@@ -1,0 +1,10 @@
+//! One integration-test binary: drives the real `centerscope` executable on real media, and
+//! the library on the committed parity fixtures.
+
+mod common;
+
+mod cli_detect;
+mod cli_errors;
+mod parity;
+mod pipeline;
+mod video;
