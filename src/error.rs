@@ -32,15 +32,24 @@ pub enum Error {
 
 impl Error {
     pub fn model(model: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Model { model: model.into(), message: message.into() }
+        Error::Model {
+            model: model.into(),
+            message: message.into(),
+        }
     }
 
     pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Input { path: path.into(), message: message.into() }
+        Error::Input {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The message on one line (nested causes are joined with `: `).

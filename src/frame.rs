@@ -18,7 +18,13 @@ pub struct Frame {
 impl Frame {
     pub fn new(index: u64, pts_ms: f64, width: u32, height: u32, rgb: Vec<u8>) -> Self {
         debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
-        Frame { index, pts_ms, width, height, rgb: Arc::new(rgb) }
+        Frame {
+            index,
+            pts_ms,
+            width,
+            height,
+            rgb: Arc::new(rgb),
+        }
     }
 
     pub fn from_image(index: u64, pts_ms: f64, image: image::RgbImage) -> Self {

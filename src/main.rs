@@ -1,8 +1,5 @@
 //! Thin entry point: parse the command line and hand over to the library.
 
-use clap::Parser;
-
 fn main() {
-    let cli = centerscope::cli::Cli::parse();
-    std::process::exit(centerscope::cli::run(cli));
+    std::process::exit(centerscope::cli::main_with_args(std::env::args_os()));
 }

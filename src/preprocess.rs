@@ -19,11 +19,19 @@ pub struct Transform {
 }
 
 impl Transform {
-    pub const IDENTITY: Transform = Transform { scale_x: 1.0, scale_y: 1.0, pad_x: 0.0, pad_y: 0.0 };
+    pub const IDENTITY: Transform = Transform {
+        scale_x: 1.0,
+        scale_y: 1.0,
+        pad_x: 0.0,
+        pad_y: 0.0,
+    };
 
     /// Network-input point → source point.
     pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
-        ((x - self.pad_x) / self.scale_x, (y - self.pad_y) / self.scale_y)
+        (
+            (x - self.pad_x) / self.scale_x,
+            (y - self.pad_y) / self.scale_y,
+        )
     }
 }
 
@@ -38,7 +46,13 @@ pub struct Placement {
 }
 
 /// Work out the placement of a `src_w`×`src_h` picture in a `net_w`×`net_h` input.
-pub fn placement(policy: ResizePolicy, src_w: usize, src_h: usize, net_w: usize, net_h: usize) -> Placement {
+pub fn placement(
+    policy: ResizePolicy,
+    src_w: usize,
+    src_h: usize,
+    net_w: usize,
+    net_h: usize,
+) -> Placement {
     let (content_w, content_h) = match policy {
         ResizePolicy::Stretch => (net_w, net_h),
         ResizePolicy::Letterbox => {
@@ -232,7 +246,8 @@ impl Preprocessor {
                 continue;
             }
             for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
-                let (first, start, len) = (h.first[x] as usize, h.start[x] as usize, h.len[x] as usize);
+                let (first, start, len) =
+                    (h.first[x] as usize, h.start[x] as usize, h.len[x] as usize);
                 let mut acc = [0.0f32; 3];
                 for t in 0..len {
                     let w = h.weights[start + t];
@@ -285,10 +300,20 @@ mod tests {
 
     #[test]
     fn uniform_image_stays_uniform_and_padding_is_zero() {
-        let rgb: Vec<u8> = std::iter::repeat([10u8, 20, 30]).take(8 * 4).flatten().collect();
+        let rgb: Vec<u8> = std::iter::repeat_n([10u8, 20, 30], 8 * 4)
+            .flatten()
+            .collect();
         let mut pre = Preprocessor::new();
         let mut out = vec![-1.0f32; 4 * 4 * 3];
-        let place = pre.run(&rgb, 8, 4, &spec(ResizePolicy::Letterbox, Layout::Nhwc), 4, 4, InputBuffer::F32(&mut out));
+        let place = pre.run(
+            &rgb,
+            8,
+            4,
+            &spec(ResizePolicy::Letterbox, Layout::Nhwc),
+            4,
+            4,
+            InputBuffer::F32(&mut out),
+        );
         assert_eq!((place.content_w, place.content_h), (4, 2));
         for y in 0..4 {
             for x in 0..4 {
@@ -311,7 +336,14 @@ mod tests {
         s.std = [2.0, 2.0, 2.0];
         let mut out = vec![0.0f32; 3];
         Preprocessor::new().run(&rgb, 1, 1, &s, 1, 1, InputBuffer::F32(&mut out));
-        assert_eq!(out, vec![(200.0 - 1.0) / 2.0, (150.0 - 2.0) / 2.0, (100.0 - 3.0) / 2.0]);
+        assert_eq!(
+            out,
+            vec![
+                (200.0 - 1.0) / 2.0,
+                (150.0 - 2.0) / 2.0,
+                (100.0 - 3.0) / 2.0
+            ]
+        );
     }
 
     #[test]
@@ -319,7 +351,15 @@ mod tests {
         // 4x1 → 2x1 with the widened triangle filter: each output averages its neighbourhood.
         let rgb: Vec<u8> = [0u8, 0, 0, 100, 100, 100, 200, 200, 200, 200, 200, 200].to_vec();
         let mut out = vec![0.0f32; 6];
-        Preprocessor::new().run(&rgb, 4, 1, &spec(ResizePolicy::Stretch, Layout::Nhwc), 2, 1, InputBuffer::F32(&mut out));
+        Preprocessor::new().run(
+            &rgb,
+            4,
+            1,
+            &spec(ResizePolicy::Stretch, Layout::Nhwc),
+            2,
+            1,
+            InputBuffer::F32(&mut out),
+        );
         assert!(out[0] > 20.0 && out[0] < 80.0, "{out:?}");
         assert!(out[3] > 170.0 && out[3] <= 200.0, "{out:?}");
     }

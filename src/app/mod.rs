@@ -26,11 +26,18 @@ impl eframe::App for CenterscopeApp {
 /// Open the window (optionally with `open` loaded at start) and run until it is closed.
 pub fn run(open: Option<String>) -> Result<()> {
     let icon = eframe::icon_data::from_png_bytes(ICON_PNG).ok();
-    let mut viewport = egui::ViewportBuilder::default().with_title("Centerscope").with_app_id("centerscope").with_inner_size([1280.0, 800.0]).with_drag_and_drop(true);
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Centerscope")
+        .with_app_id("centerscope")
+        .with_inner_size([1280.0, 800.0])
+        .with_drag_and_drop(true);
     if let Some(icon) = icon {
         viewport = viewport.with_icon(icon);
     }
-    let options = eframe::NativeOptions { viewport, ..Default::default() };
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
     eframe::run_native(
         "Centerscope",
         options,

@@ -45,7 +45,9 @@ impl Default for Settings {
 impl Settings {
     /// Parse stored settings; anything unreadable yields the defaults.
     pub fn from_json(text: Option<&str>) -> Settings {
-        let mut s: Settings = text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        let mut s: Settings = text
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
         s.workers = s.workers.clamp(1, 64);
         s.recent.truncate(MAX_RECENT);
         s
@@ -70,7 +72,9 @@ mod tests {
     fn corrupt_or_partial_settings_fall_back_to_defaults() {
         assert_eq!(Settings::from_json(Some("{not json")), Settings::default());
         assert_eq!(Settings::from_json(None), Settings::default());
-        let s = Settings::from_json(Some(r#"{"model_id":"centerface","workers":0,"unknown_old_field":3}"#));
+        let s = Settings::from_json(Some(
+            r#"{"model_id":"centerface","workers":0,"unknown_old_field":3}"#,
+        ));
         assert_eq!(s.model_id, "centerface");
         assert_eq!(s.workers, 1);
         assert!(s.show_labels);

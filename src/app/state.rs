@@ -47,6 +47,8 @@ pub struct Playing {
 
 /// A background task's answer.
 type Task<T> = Receiver<T>;
+/// A source being opened on a background thread.
+type Opening = (String, Task<Result<Box<dyn FrameSource>>>);
 
 pub struct CenterscopeApp {
     pub settings: Settings,
@@ -58,7 +60,7 @@ pub struct CenterscopeApp {
     pub class_search: String,
     pub input_size: Option<[usize; 2]>,
     pub playing: Option<Playing>,
-    pub opening: Option<(String, Task<Result<Box<dyn FrameSource>>>)>,
+    pub opening: Option<Opening>,
     /// A source opened before the model was ready.
     pub waiting_source: Option<(String, Box<dyn FrameSource>)>,
     pub shown: Option<Box<FrameResult>>,
@@ -91,7 +93,12 @@ impl CenterscopeApp {
             registry,
             model: None,
             model_loading: None,
-            params: DecodeParams { score_threshold: 0.3, nms_iou: 0.5, top_k: 100, class_filter: None },
+            params: DecodeParams {
+                score_threshold: 0.3,
+                nms_iou: 0.5,
+                top_k: 100,
+                class_filter: None,
+            },
             class_filter: Vec::new(),
             class_search: String::new(),
             input_size: None,
@@ -118,7 +125,11 @@ impl CenterscopeApp {
             app.toasts.error(w);
         }
         let id = app.settings.model_id.clone();
-        let id = if app.registry.get(&id).is_some() { id } else { crate::model::DEFAULT_MODEL.to_string() };
+        let id = if app.registry.get(&id).is_some() {
+            id
+        } else {
+            crate::model::DEFAULT_MODEL.to_string()
+        };
         app.select_model(&id);
         app.refresh_cameras();
         app
@@ -140,9 +151,11 @@ impl CenterscopeApp {
         };
         let id = entry.manifest.id.clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let spawned = std::thread::Builder::new().name(format!("load-model-{id}")).spawn(move || {
-            let _ = tx.send(entry.load());
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("load-model-{id}"))
+            .spawn(move || {
+                let _ = tx.send(entry.load());
+            });
         match spawned {
             Ok(_) => self.model_loading = Some((id, rx)),
             Err(e) => self.toasts.error(format!("cannot start model loader: {e}")),
@@ -153,7 +166,12 @@ impl CenterscopeApp {
         let id = model.id.to_string();
         let d = &model.manifest.defaults;
         self.params = DecodeParams {
-            score_threshold: self.settings.thresholds.get(&id).copied().unwrap_or(d.score_threshold),
+            score_threshold: self
+                .settings
+                .thresholds
+                .get(&id)
+                .copied()
+                .unwrap_or(d.score_threshold),
             nms_iou: self.settings.nms_iou.get(&id).copied().unwrap_or(d.nms_iou),
             top_k: d.top_k,
             class_filter: None,
@@ -177,10 +195,18 @@ impl CenterscopeApp {
     /// Push changed thresholds/filters to the pipeline (effective at the next frame).
     pub fn params_changed(&mut self) {
         let all = self.class_filter.iter().all(|b| *b);
-        self.params.class_filter = if all { None } else { Some(Arc::new(self.class_filter.clone())) };
+        self.params.class_filter = if all {
+            None
+        } else {
+            Some(Arc::new(self.class_filter.clone()))
+        };
         if let Some(m) = &self.model {
-            self.settings.thresholds.insert(m.id.to_string(), self.params.score_threshold);
-            self.settings.nms_iou.insert(m.id.to_string(), self.params.nms_iou);
+            self.settings
+                .thresholds
+                .insert(m.id.to_string(), self.params.score_threshold);
+            self.settings
+                .nms_iou
+                .insert(m.id.to_string(), self.params.nms_iou);
         }
         if let Some(p) = &self.playing {
             p.pipeline.controls().set_params(self.params.clone());
@@ -198,7 +224,9 @@ impl CenterscopeApp {
     /// When nothing new is coming (paused, ended, a still), run the frame on screen again so a
     /// settings change is visible at once.
     fn reprocess_if_paused(&mut self) {
-        let (Some(p), Some(shown)) = (&self.playing, &self.shown) else { return };
+        let (Some(p), Some(shown)) = (&self.playing, &self.shown) else {
+            return;
+        };
         if p.paused || p.ended || p.info.kind == SourceKind::Image {
             p.pipeline.controls().reprocess(shown.frame.clone());
         }
@@ -211,9 +239,11 @@ impl CenterscopeApp {
         let spec = spec.to_string();
         let (tx, rx) = crossbeam_channel::bounded(1);
         let s = spec.clone();
-        match std::thread::Builder::new().name("open-source".into()).spawn(move || {
-            let _ = tx.send(crate::source::open(&s));
-        }) {
+        match std::thread::Builder::new()
+            .name("open-source".into())
+            .spawn(move || {
+                let _ = tx.send(crate::source::open(&s));
+            }) {
             Ok(_) => self.opening = Some((spec, rx)),
             Err(e) => self.toasts.error(format!("cannot open {spec}: {e}")),
         }
@@ -229,10 +259,15 @@ impl CenterscopeApp {
         let ctx = self.repaint_ctx.clone();
         let config = PipelineConfig {
             workers: self.settings.workers,
-            mode: if info.kind == SourceKind::Image { Mode::EveryFrame } else { Mode::Live },
+            mode: if info.kind == SourceKind::Image {
+                Mode::EveryFrame
+            } else {
+                Mode::Live
+            },
             realtime: video_like,
             looping: self.settings.looping && video_like,
-            on_event: ctx.map(|c| Arc::new(move || c.request_repaint()) as Arc<dyn Fn() + Send + Sync>),
+            on_event: ctx
+                .map(|c| Arc::new(move || c.request_repaint()) as Arc<dyn Fn() + Send + Sync>),
             debug_delay: self.debug_delay,
             ..Default::default()
         };
@@ -246,7 +281,14 @@ impl CenterscopeApp {
                 self.shown = None;
                 self.history.clear();
                 self.arrivals.clear();
-                self.playing = Some(Playing { pipeline, info, spec, ended: false, paused: false, speed: 1.0 });
+                self.playing = Some(Playing {
+                    pipeline,
+                    info,
+                    spec,
+                    ended: false,
+                    paused: false,
+                    speed: 1.0,
+                });
             }
             Err(e) => self.toasts.error(e.one_line()),
         }
@@ -296,7 +338,9 @@ impl CenterscopeApp {
             p.pipeline.controls().set_paused(p.paused);
             if !p.paused && p.ended {
                 p.ended = false;
-                p.pipeline.controls().seek(crate::source::SeekTarget::Frame(0));
+                p.pipeline
+                    .controls()
+                    .seek(crate::source::SeekTarget::Frame(0));
             }
         }
     }
@@ -314,14 +358,18 @@ impl CenterscopeApp {
             p.pipeline.controls().step();
         } else if let Some(i) = current {
             p.ended = false;
-            p.pipeline.controls().seek(crate::source::SeekTarget::Frame(i.saturating_sub(1)));
+            p.pipeline
+                .controls()
+                .seek(crate::source::SeekTarget::Frame(i.saturating_sub(1)));
         }
     }
 
     pub fn seek_ms(&mut self, ms: f64) {
         if let Some(p) = &mut self.playing {
             p.ended = false;
-            p.pipeline.controls().seek(crate::source::SeekTarget::TimeMs(ms));
+            p.pipeline
+                .controls()
+                .seek(crate::source::SeekTarget::TimeMs(ms));
         }
     }
 
@@ -394,14 +442,24 @@ impl CenterscopeApp {
                 }
             }
         }
-        while self.arrivals.front().is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+        {
             self.arrivals.pop_front();
         }
         if let Some(r) = newest {
-            let image = egui::ColorImage::from_rgb([r.frame.width as usize, r.frame.height as usize], &r.frame.rgb);
+            let image = egui::ColorImage::from_rgb(
+                [r.frame.width as usize, r.frame.height as usize],
+                &r.frame.rgb,
+            );
             match &mut self.texture {
                 Some(t) if t.size() == image.size => t.set(image, egui::TextureOptions::LINEAR),
-                _ => self.texture = Some(ctx.load_texture("video-frame", image, egui::TextureOptions::LINEAR)),
+                _ => {
+                    self.texture =
+                        Some(ctx.load_texture("video-frame", image, egui::TextureOptions::LINEAR))
+                }
             }
             self.shown = Some(r);
         }
@@ -415,7 +473,9 @@ impl CenterscopeApp {
     /// Results per second over the last two seconds.
     pub fn fps(&self) -> f64 {
         match (self.arrivals.front(), self.arrivals.back()) {
-            (Some(a), Some(b)) if self.arrivals.len() > 1 => (self.arrivals.len() - 1) as f64 / (*b - *a).as_secs_f64().max(1e-3),
+            (Some(a), Some(b)) if self.arrivals.len() > 1 => {
+                (self.arrivals.len() - 1) as f64 / (*b - *a).as_secs_f64().max(1e-3)
+            }
             _ => 0.0,
         }
     }
@@ -428,15 +488,24 @@ impl CenterscopeApp {
             return self.open_fallback_dialog(kind);
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
-            let dialog = rfd::FileDialog::new().set_title(kind.title());
-            let dialog = match kind {
-                DialogKind::Video => dialog.add_filter("Videos", &["mp4", "mkv", "mov", "webm", "avi", "m4v", "mpg", "ts"]).add_filter("All files", &["*"]),
-                DialogKind::Image => dialog.add_filter("Images", &["png", "jpg", "jpeg", "bmp", "webp", "gif"]),
-                DialogKind::Model => dialog.add_filter("ONNX models", &["onnx", "json"]),
-            };
-            let _ = tx.send(dialog.pick_file());
-        });
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new().set_title(kind.title());
+                let dialog = match kind {
+                    DialogKind::Video => dialog
+                        .add_filter(
+                            "Videos",
+                            &["mp4", "mkv", "mov", "webm", "avi", "m4v", "mpg", "ts"],
+                        )
+                        .add_filter("All files", &["*"]),
+                    DialogKind::Image => {
+                        dialog.add_filter("Images", &["png", "jpg", "jpeg", "bmp", "webp", "gif"])
+                    }
+                    DialogKind::Model => dialog.add_filter("ONNX models", &["onnx", "json"]),
+                };
+                let _ = tx.send(dialog.pick_file());
+            });
         match spawned {
             Ok(_) => self.dialog = Some((kind, Instant::now(), rx)),
             Err(_) => self.open_fallback_dialog(kind),
@@ -444,7 +513,11 @@ impl CenterscopeApp {
     }
 
     fn open_fallback_dialog(&mut self, kind: DialogKind) {
-        let start = self.settings.recent.first().and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()));
+        let start = self
+            .settings
+            .recent
+            .first()
+            .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()));
         let mut d = egui_file::FileDialog::open_file().title(kind.title());
         if let Some(dir) = start.or_else(|| std::env::current_dir().ok()) {
             d = d.initial_path(dir);
@@ -454,7 +527,9 @@ impl CenterscopeApp {
     }
 
     fn poll_dialog(&mut self) {
-        let Some((kind, asked, rx)) = &self.dialog else { return };
+        let Some((kind, asked, rx)) = &self.dialog else {
+            return;
+        };
         let Ok(answer) = rx.try_recv() else { return };
         let (kind, quick) = (*kind, asked.elapsed() < Duration::from_millis(400));
         self.dialog = None;

@@ -39,7 +39,11 @@ impl Toasts {
                 return;
             }
         }
-        self.items.push(Toast { level, text, shown_at: Instant::now() });
+        self.items.push(Toast {
+            level,
+            text,
+            shown_at: Instant::now(),
+        });
         if self.items.len() > 5 {
             self.items.remove(0);
         }
@@ -55,24 +59,31 @@ impl Toasts {
             return;
         }
         let mut dismiss = None;
-        egui::Area::new(egui::Id::unique("toasts")).anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -48.0]).order(egui::Order::Foreground).show(ctx, |ui| {
-            for (i, t) in self.items.iter().enumerate() {
-                let (fill, icon) = match t.level {
-                    Level::Error => (egui::Color32::from_rgb(120, 28, 28), "⚠"),
-                    Level::Info => (egui::Color32::from_rgb(30, 60, 100), "ℹ"),
-                };
-                egui::Frame::popup(ui.style()).fill(fill).show(ui, |ui| {
-                    ui.set_max_width(420.0);
-                    ui.horizontal(|ui| {
-                        ui.label(egui::RichText::new(icon).color(egui::Color32::WHITE));
-                        ui.label(egui::RichText::new(&t.text).color(egui::Color32::WHITE));
-                        if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
-                            dismiss = Some(i);
-                        }
+        egui::Area::new(egui::Id::unique("toasts"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -48.0])
+            .order(egui::Order::Foreground)
+            .show(ctx, |ui| {
+                for (i, t) in self.items.iter().enumerate() {
+                    let (fill, icon) = match t.level {
+                        Level::Error => (egui::Color32::from_rgb(120, 28, 28), "Error"),
+                        Level::Info => (egui::Color32::from_rgb(30, 60, 100), "Note"),
+                    };
+                    egui::Frame::popup(ui.style()).fill(fill).show(ui, |ui| {
+                        ui.set_max_width(420.0);
+                        ui.horizontal(|ui| {
+                            ui.label(
+                                egui::RichText::new(icon)
+                                    .strong()
+                                    .color(egui::Color32::WHITE),
+                            );
+                            ui.label(egui::RichText::new(&t.text).color(egui::Color32::WHITE));
+                            if ui.small_button("x").on_hover_text("Dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                        });
                     });
-                });
-            }
-        });
+                }
+            });
         if let Some(i) = dismiss {
             self.items.remove(i);
         }

@@ -25,7 +25,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_size)]
     pub size: Option<[usize; 2]>,
     /// Worker threads for the throughput run.
-    #[arg(long, value_parser = parse_workers)]
+    #[arg(long, value_parser = parse_workers, allow_negative_numbers = true)]
     pub workers: Option<usize>,
     /// Timed frames per measurement (after 3 warm-up frames).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100000))]
@@ -61,17 +61,36 @@ pub struct BenchReport {
 pub fn run(args: BenchArgs) -> Result<()> {
     let mut registry = Registry::with_user_models();
     let ids: Vec<String> = if args.models.iter().any(|m| m == "all") {
-        registry.entries().iter().filter(|e| e.is_builtin()).map(|e| e.manifest.id.clone()).collect()
+        registry
+            .entries()
+            .iter()
+            .filter(|e| e.is_builtin())
+            .map(|e| e.manifest.id.clone())
+            .collect()
     } else {
         args.models.clone()
     };
-    let entries = ids.iter().map(|id| registry.resolve(id)).collect::<Result<Vec<_>>>()?;
+    let entries = ids
+        .iter()
+        .map(|id| registry.resolve(id))
+        .collect::<Result<Vec<_>>>()?;
     let (frames, decode_ms) = load_frames(args.input.as_deref(), args.frames as usize + WARMUP)?;
-    let workers = args.workers.unwrap_or_else(crate::pipeline::default_workers);
+    let workers = args
+        .workers
+        .unwrap_or_else(crate::pipeline::default_workers);
     if !args.json {
         println!(
             "{:<28} {:>7} {:>7} {:>7} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
-            "model", "params", "MB", "GMACs", "input", "pre ms p50/95", "infer p50/95", "post p50/95", "fps", "speedup"
+            "model",
+            "params",
+            "MB",
+            "GMACs",
+            "input",
+            "pre ms p50/95",
+            "infer p50/95",
+            "post p50/95",
+            "fps",
+            "speedup"
         );
     }
     for entry in entries {
@@ -94,14 +113,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 samples.push(&t);
             }
         }
-        let mut stages: BTreeMap<&'static str, Percentiles> = samples.summary().into_iter().collect();
+        let mut stages: BTreeMap<&'static str, Percentiles> =
+            samples.summary().into_iter().collect();
         if !decode_ms.is_empty() {
             stages.insert("decode", percentiles(&decode_ms));
         }
 
         // Throughput: the real pipeline, 1 worker as the reference, then `workers`.
         let fps_1 = throughput(&model, &frames, 1, args.size, args.frames)?;
-        let fps = if workers == 1 { fps_1 } else { throughput(&model, &frames, workers, args.size, args.frames)? };
+        let fps = if workers == 1 {
+            fps_1
+        } else {
+            throughput(&model, &frames, workers, args.size, args.frames)?
+        };
         let macs = model.manifest.macs.map(|m| {
             let [dh, dw] = model.manifest.input.size;
             (m as f64 * (h * w) as f64 / (dh * dw) as f64) as u64
@@ -122,9 +146,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
             speedup: fps / fps_1.max(1e-9),
         };
         if args.json {
-            println!("{}", serde_json::to_string(&report).map_err(|e| Error::Other(e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|e| Error::Other(e.to_string()))?
+            );
         } else {
-            let st = |n: &str| report.stages.get(n).map(|p| format!("{:.1}/{:.1}", p.median_ms, p.p95_ms)).unwrap_or_default();
+            let st = |n: &str| {
+                report
+                    .stages
+                    .get(n)
+                    .map(|p| format!("{:.1}/{:.1}", p.median_ms, p.p95_ms))
+                    .unwrap_or_default()
+            };
             println!(
                 "{:<28} {:>6.2}M {:>7.1} {:>7.2} {:>9} {:>14} {:>14} {:>14} {:>7.1} {:>6.2}x",
                 report.model,
@@ -143,11 +176,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn throughput(model: &std::sync::Arc<crate::model::Model>, frames: &[Frame], workers: usize, size: Option<[usize; 2]>, n: u64) -> Result<f64> {
+fn throughput(
+    model: &std::sync::Arc<crate::model::Model>,
+    frames: &[Frame],
+    workers: usize,
+    size: Option<[usize; 2]>,
+    n: u64,
+) -> Result<f64> {
     let warm = (WARMUP * workers) as u64;
     let source = MemorySource::new("bench", frames.to_vec(), n + warm, Some(30.0));
-    let config = PipelineConfig { workers, mode: Mode::EveryFrame, ..Default::default() };
-    let mut pipeline = Pipeline::start(Box::new(source), model.clone(), model.default_params(), config)?;
+    let config = PipelineConfig {
+        workers,
+        mode: Mode::EveryFrame,
+        ..Default::default()
+    };
+    let mut pipeline = Pipeline::start(
+        Box::new(source),
+        model.clone(),
+        model.default_params(),
+        config,
+    )?;
     pipeline.controls().set_input_size(size);
     let mut seen = 0u64;
     let mut t0 = Instant::now();
@@ -197,11 +245,19 @@ fn load_frames(input: Option<&str>, want: usize) -> Result<(Vec<Frame>, Vec<f64>
 pub fn synthetic_frame(width: u32, height: u32) -> Frame {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
         let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
-        let checker = if ((x / 40) + (y / 40)) % 2 == 0 { 40.0 } else { 0.0 };
+        let checker = if ((x / 40) + (y / 40)) % 2 == 0 {
+            40.0
+        } else {
+            0.0
+        };
         let r = 255.0 * fx * 0.8 + checker;
         let g = 255.0 * fy * 0.8 + checker;
         let b = 128.0 + 100.0 * ((fx * 12.0).sin() * (fy * 7.0).cos());
-        image::Rgb([r.min(255.0) as u8, g.min(255.0) as u8, b.clamp(0.0, 255.0) as u8])
+        image::Rgb([
+            r.min(255.0) as u8,
+            g.min(255.0) as u8,
+            b.clamp(0.0, 255.0) as u8,
+        ])
     });
     Frame::from_image(0, 0.0, img)
 }

@@ -18,10 +18,10 @@ pub struct DetectArgs {
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// Minimum score of a detection (0..1); default from the model's manifest.
-    #[arg(long, value_parser = parse_unit)]
+    #[arg(long, value_parser = parse_unit, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     /// IoU above which overlapping boxes of a class are merged (0..1).
-    #[arg(long, value_parser = parse_unit)]
+    #[arg(long, value_parser = parse_unit, allow_negative_numbers = true)]
     pub nms: Option<f32>,
     /// Write one JSON object per frame (JSON Lines); `-` for stdout.
     #[arg(long)]
@@ -31,16 +31,16 @@ pub struct DetectArgs {
     #[arg(long)]
     pub annotate: Option<PathBuf>,
     /// Worker threads running the model (default: number of cores).
-    #[arg(long, value_parser = parse_workers)]
+    #[arg(long, value_parser = parse_workers, allow_negative_numbers = true)]
     pub workers: Option<usize>,
     /// Process every Nth frame only.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub every: u64,
     /// Start this many seconds into the video.
-    #[arg(long, value_parser = parse_seconds)]
+    #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub start: Option<f64>,
     /// Process this many seconds.
-    #[arg(long, value_parser = parse_seconds)]
+    #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Network input size WxH (models with a flexible size only).
     #[arg(long, value_parser = parse_size)]
@@ -55,14 +55,20 @@ const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "mkv", "webm", "mov", "avi"];
 pub fn run(args: DetectArgs) -> Result<()> {
     super::check_input_exists(&args.input)?;
     if args.duration == Some(0.0) {
-        return Err(Error::InvalidArgument("--duration must be more than 0 seconds".into()));
+        return Err(Error::InvalidArgument(
+            "--duration must be more than 0 seconds".into(),
+        ));
     }
     let mut registry = Registry::with_user_models();
     let entry = registry.resolve(&args.model)?;
     if let Some(size) = args.size {
         entry.manifest.check_size(size)?;
     }
-    let mut writer = args.output.as_deref().map(JsonlWriter::create).transpose()?;
+    let mut writer = args
+        .output
+        .as_deref()
+        .map(JsonlWriter::create)
+        .transpose()?;
     let model = entry.load()?;
     let mut params = model.default_params();
     if let Some(t) = args.threshold {
@@ -77,7 +83,12 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let start_ms = args.start.unwrap_or(0.0) * 1000.0;
     if start_ms > 0.0 {
         if let Some(d) = info.duration_ms.filter(|d| start_ms >= *d) {
-            return Err(Error::InvalidArgument(format!("--start {}s is past the end of {} ({:.2}s long)", start_ms / 1000.0, info.name, d / 1000.0)));
+            return Err(Error::InvalidArgument(format!(
+                "--start {}s is past the end of {} ({:.2}s long)",
+                start_ms / 1000.0,
+                info.name,
+                d / 1000.0
+            )));
         }
         src.seek(SeekTarget::TimeMs(start_ms))?;
     }
@@ -86,8 +97,14 @@ pub fn run(args: DetectArgs) -> Result<()> {
         None => None,
     };
     let config = PipelineConfig {
-        workers: args.workers.unwrap_or_else(crate::pipeline::default_workers),
-        mode: if info.is_live() { Mode::Live } else { Mode::EveryFrame },
+        workers: args
+            .workers
+            .unwrap_or_else(crate::pipeline::default_workers),
+        mode: if info.is_live() {
+            Mode::Live
+        } else {
+            Mode::EveryFrame
+        },
         every: args.every,
         end_ms: args.duration.map(|d| start_ms + d * 1000.0),
         ..Default::default()
@@ -127,18 +144,29 @@ pub fn run(args: DetectArgs) -> Result<()> {
         a.finish()?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let summary: Vec<String> = samples.summary().iter().map(|(n, p)| format!("{n} {:.1}", p.median_ms)).collect();
+    let summary: Vec<String> = samples
+        .summary()
+        .iter()
+        .map(|(n, p)| format!("{n} {:.1}", p.median_ms))
+        .collect();
     eprintln!(
         "{}: {frames} frame(s) with {} in {secs:.2}s ({:.1} fps{}); median ms: {}",
         info.name,
         model.id,
         frames as f64 / secs.max(1e-9),
-        if dropped > 0 { format!(", {dropped} dropped") } else { String::new() },
+        if dropped > 0 {
+            format!(", {dropped} dropped")
+        } else {
+            String::new()
+        },
         summary.join(", ")
     );
     match failure {
         Some(e) => Err(e),
-        None if frames == 0 => Err(Error::Source(format!("{}: no frames in the selected range", info.name))),
+        None if frames == 0 => Err(Error::Source(format!(
+            "{}: no frames in the selected range",
+            info.name
+        ))),
         None => Ok(()),
     }
 }
@@ -151,14 +179,27 @@ enum Annotator {
 
 impl Annotator {
     fn new(path: &Path, kind: SourceKind, fps: Option<f64>) -> Result<Annotator> {
-        let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_default();
         if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
-            return Ok(Annotator::Video(crate::output::video::VideoWriter::new(path, fps.unwrap_or(25.0))));
+            return Ok(Annotator::Video(crate::output::video::VideoWriter::new(
+                path,
+                fps.unwrap_or(25.0),
+            )));
         }
         if !source::is_image_path(path) {
-            return Err(Error::InvalidArgument(format!("--annotate {}: use an image (.png/.jpg) or video (.mp4/.mkv/.webm) file name", path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "--annotate {}: use an image (.png/.jpg) or video (.mp4/.mkv/.webm) file name",
+                path.display()
+            )));
         }
-        Ok(Annotator::Image { path: path.to_path_buf(), numbered: kind != SourceKind::Image })
+        Ok(Annotator::Image {
+            path: path.to_path_buf(),
+            numbered: kind != SourceKind::Image,
+        })
     }
 
     fn add(&mut self, r: &FrameResult, skeleton: &[[usize; 2]]) -> Result<()> {
@@ -166,8 +207,13 @@ impl Annotator {
         draw_detections(&mut img, &r.detections, skeleton, 0.2);
         match self {
             Annotator::Image { path, numbered } => {
-                let target = if *numbered { numbered_path(path, r.frame.index) } else { path.clone() };
-                img.save(&target).map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))
+                let target = if *numbered {
+                    numbered_path(path, r.frame.index)
+                } else {
+                    path.clone()
+                };
+                img.save(&target)
+                    .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))
             }
             Annotator::Video(w) => w.push(&img),
         }
@@ -182,7 +228,13 @@ impl Annotator {
 }
 
 fn numbered_path(path: &Path, index: u64) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "png".into());
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "png".into());
     path.with_file_name(format!("{stem}-{index:06}.{ext}"))
 }

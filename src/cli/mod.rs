@@ -12,7 +12,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "centerscope", version, about = "Find objects in video with MobileNet CenterNet detectors on the CPU", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "centerscope",
+    version,
+    about = "Find objects in video with MobileNet CenterNet detectors on the CPU",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,9 +39,17 @@ pub enum Command {
 
 /// Parse `WxH` (e.g. `640x480`) into `[height, width]`.
 pub fn parse_size(s: &str) -> std::result::Result<[usize; 2], String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("size \"{s}\" must look like 640x480"))?;
-    let w: usize = w.trim().parse().map_err(|_| format!("size \"{s}\": width is not a number"))?;
-    let h: usize = h.trim().parse().map_err(|_| format!("size \"{s}\": height is not a number"))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size \"{s}\" must look like 640x480"))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("size \"{s}\": width is not a number"))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("size \"{s}\": height is not a number"))?;
     if w == 0 || h == 0 || w > 4096 || h > 4096 {
         return Err(format!("size \"{s}\" is out of range (1..4096 per side)"));
     }
@@ -53,7 +66,9 @@ pub fn parse_unit(s: &str) -> std::result::Result<f32, String> {
 }
 
 pub fn parse_workers(s: &str) -> std::result::Result<usize, String> {
-    let v: usize = s.parse().map_err(|_| format!("\"{s}\" is not a whole number"))?;
+    let v: usize = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a whole number"))?;
     if !(1..=256).contains(&v) {
         return Err(format!("{v} workers is out of range (1..256)"));
     }
@@ -61,11 +76,40 @@ pub fn parse_workers(s: &str) -> std::result::Result<usize, String> {
 }
 
 pub fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("{v} seconds is not a valid time"));
     }
     Ok(v)
+}
+
+/// Parse `args` and run; returns the process exit code. Usage errors are one line, exit 2.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return 0;
+            }
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid command line");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("centerscope: error: {first} (see `centerscope --help`)");
+            2
+        }
+    }
 }
 
 /// Run a parsed command line; returns the process exit code.
@@ -75,7 +119,11 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),
-        None => crate::app::run(cli.open.map(PathBuf::from).map(|p| p.to_string_lossy().into_owned())),
+        None => crate::app::run(
+            cli.open
+                .map(PathBuf::from)
+                .map(|p| p.to_string_lossy().into_owned()),
+        ),
     };
     match outcome {
         Ok(()) => 0,
@@ -88,16 +136,37 @@ pub fn run(cli: Cli) -> i32 {
 
 fn list_models() -> Result<()> {
     let reg = Registry::with_user_models();
-    println!("{:<28} {:<9} {:<10} {:>9} {:>8}  task", "id", "source", "input", "params", "classes");
+    println!(
+        "{:<28} {:<9} {:<10} {:>9} {:>8}  task",
+        "id", "source", "input", "params", "classes"
+    );
     for e in reg.entries() {
         let m = &e.manifest;
         let [h, w] = m.input.size;
-        let params = m.params.map(|p| format!("{:.2}M", p as f64 / 1e6)).unwrap_or_else(|| "?".into());
+        let params = m
+            .params
+            .map(|p| format!("{:.2}M", p as f64 / 1e6))
+            .unwrap_or_else(|| "?".into());
         let source = if e.is_builtin() { "built-in" } else { "user" };
-        let size = if m.flexible_size() { format!("{w}x{h}*") } else { format!("{w}x{h}") };
-        println!("{:<28} {:<9} {:<10} {:>9} {:>8}  {}", m.id, source, size, params, m.labels.len(), m.task);
+        let size = if m.flexible_size() {
+            format!("{w}x{h}*")
+        } else {
+            format!("{w}x{h}")
+        };
+        println!(
+            "{:<28} {:<9} {:<10} {:>9} {:>8}  {}",
+            m.id,
+            source,
+            size,
+            params,
+            m.labels.len(),
+            m.task
+        );
     }
-    println!("(* any multiple of the size step; default model: {})", crate::model::DEFAULT_MODEL);
+    println!(
+        "(* any multiple of the size step; default model: {})",
+        crate::model::DEFAULT_MODEL
+    );
     for w in &reg.warnings {
         eprintln!("centerscope: warning: {w}");
     }

@@ -31,7 +31,14 @@ pub struct DecodeContext<'a> {
 pub fn decode(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec<Detection>> {
     let family = ctx.manifest.family;
     if outputs.len() != family.roles().len() {
-        return Err(Error::model(&ctx.manifest.id, format!("decoder expected {} outputs, got {}", family.roles().len(), outputs.len())));
+        return Err(Error::model(
+            &ctx.manifest.id,
+            format!(
+                "decoder expected {} outputs, got {}",
+                family.roles().len(),
+                outputs.len()
+            ),
+        ));
     }
     let dets = match family {
         Family::Centerface => centerface(ctx, outputs)?,
@@ -48,17 +55,29 @@ pub fn decode(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec
 fn dims4(ctx: &DecodeContext<'_>, role: &str, o: &OutputView<'_>) -> Result<(usize, usize, usize)> {
     match o.shape {
         [1, a, b, c] if a * b * c == o.data.len() => Ok((*a, *b, *c)),
-        s => Err(Error::model(&ctx.manifest.id, format!("output \"{role}\" has shape {s:?}, expected [1, C, H, W] or [1, H, W, C]"))),
+        s => Err(Error::model(
+            &ctx.manifest.id,
+            format!("output \"{role}\" has shape {s:?}, expected [1, C, H, W] or [1, H, W, C]"),
+        )),
     }
 }
 
 fn mismatch(ctx: &DecodeContext<'_>, what: String) -> Error {
-    Error::model(&ctx.manifest.id, format!("outputs do not fit family {:?}: {what}; check the manifest's \"outputs\"", ctx.manifest.family))
+    Error::model(
+        &ctx.manifest.id,
+        format!(
+            "outputs do not fit family {:?}: {what}; check the manifest's \"outputs\"",
+            ctx.manifest.family
+        ),
+    )
 }
 
 impl DecodeContext<'_> {
     fn label(&self, class_id: usize) -> Arc<str> {
-        self.labels.get(class_id).cloned().unwrap_or_else(|| Arc::from(format!("class {class_id}").as_str()))
+        self.labels
+            .get(class_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("class {class_id}").as_str()))
     }
 
     /// Network box → clamped source box; `None` if nothing is left of it.
@@ -66,7 +85,12 @@ impl DecodeContext<'_> {
         let (sx1, sy1) = self.transform.to_source(x1, y1);
         let (sx2, sy2) = self.transform.to_source(x2, y2);
         let (w, h) = (self.source_wh[0] as f32, self.source_wh[1] as f32);
-        let b = [sx1.clamp(0.0, w), sy1.clamp(0.0, h), sx2.clamp(0.0, w), sy2.clamp(0.0, h)];
+        let b = [
+            sx1.clamp(0.0, w),
+            sy1.clamp(0.0, h),
+            sx2.clamp(0.0, w),
+            sy2.clamp(0.0, h),
+        ];
         (b[2] > b[0] && b[3] > b[1] && b.iter().all(|v| v.is_finite())).then_some(b)
     }
 
@@ -80,13 +104,25 @@ impl DecodeContext<'_> {
 /// `exp(scale) * 4` around the offset centre, landmarks relative to the box, then NMS.
 fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detection>> {
     let (c, h, w) = dims4(ctx, "heatmap", &o[0])?;
-    for (i, (role, ch)) in [("scale", 2), ("offset", 2), ("landmarks", 10)].into_iter().enumerate() {
+    for (i, (role, ch)) in [("scale", 2), ("offset", 2), ("landmarks", 10)]
+        .into_iter()
+        .enumerate()
+    {
         if dims4(ctx, role, &o[i + 1])? != (ch, h, w) {
-            return Err(mismatch(ctx, format!("\"{role}\" is {:?}, expected [1, {ch}, {h}, {w}]", o[i + 1].shape)));
+            return Err(mismatch(
+                ctx,
+                format!(
+                    "\"{role}\" is {:?}, expected [1, {ch}, {h}, {w}]",
+                    o[i + 1].shape
+                ),
+            ));
         }
     }
     if c != 1 {
-        return Err(mismatch(ctx, format!("heatmap has {c} channels, expected 1")));
+        return Err(mismatch(
+            ctx,
+            format!("heatmap has {c} channels, expected 1"),
+        ));
     }
     let plane = h * w;
     let (scale, offset, lms) = (o[1].data, o[2].data, o[3].data);
@@ -94,7 +130,8 @@ fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detec
     let stride = ctx.manifest.decode.stride.unwrap_or(4) as f32;
     let mut dets = Vec::new();
     for (i, &score) in o[0].data.iter().enumerate() {
-        if !(score > ctx.params.score_threshold) {
+        // NaN scores fail this test too.
+        if score.partial_cmp(&ctx.params.score_threshold) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         let (cy, cx) = ((i / w) as f32, (i % w) as f32);
@@ -105,11 +142,25 @@ fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detec
         let y1 = ((cy + o0 + 0.5) * stride - s0 / 2.0).max(0.0).min(net_h);
         let x2 = (x1 + s1).min(net_w);
         let y2 = (y1 + s0).min(net_h);
-        let Some(bbox) = ctx.to_source_box([x1, y1, x2, y2]) else { continue };
+        let Some(bbox) = ctx.to_source_box([x1, y1, x2, y2]) else {
+            continue;
+        };
         let keypoints = (0..5)
-            .map(|j| ctx.to_source_point(lms[(2 * j + 1) * plane + i] * s1 + x1, lms[2 * j * plane + i] * s0 + y1, score))
+            .map(|j| {
+                ctx.to_source_point(
+                    lms[(2 * j + 1) * plane + i] * s1 + x1,
+                    lms[2 * j * plane + i] * s0 + y1,
+                    score,
+                )
+            })
             .collect();
-        dets.push(Detection { label: ctx.label(0), class_id: 0, score, bbox, keypoints });
+        dets.push(Detection {
+            label: ctx.label(0),
+            class_id: 0,
+            score,
+            bbox,
+            keypoints,
+        });
     }
     Ok(dets)
 }
@@ -119,7 +170,10 @@ fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detec
 fn centernet_ltrb(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detection>> {
     let (h, w, classes) = dims4(ctx, "heatmap", &o[0])?;
     if dims4(ctx, "wh", &o[1])? != (h, w, 4) {
-        return Err(mismatch(ctx, format!("\"wh\" is {:?}, expected [1, {h}, {w}, 4]", o[1].shape)));
+        return Err(mismatch(
+            ctx,
+            format!("\"wh\" is {:?}, expected [1, {h}, {w}, 4]", o[1].shape),
+        ));
     }
     let hm = HeatmapView::nhwc(o[0].data, classes, h, w);
     let stride = ctx.manifest.decode.stride.unwrap_or(4) as f32;
@@ -131,7 +185,13 @@ fn centernet_ltrb(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<D
             let d = &o[1].data[(pk.y * w + pk.x) * 4..][..4];
             let (cx, cy) = (pk.x as f32 * stride, pk.y as f32 * stride);
             let bbox = ctx.to_source_box([cx - d[0], cy - d[1], cx + d[2], cy + d[3]])?;
-            Some(Detection { label: ctx.label(pk.class_id), class_id: pk.class_id, score: pk.value, bbox, keypoints: vec![] })
+            Some(Detection {
+                label: ctx.label(pk.class_id),
+                class_id: pk.class_id,
+                score: pk.value,
+                bbox,
+                keypoints: vec![],
+            })
         })
         .collect();
     Ok(dets)
@@ -143,13 +203,20 @@ fn centernet_classic(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Ve
     let (classes, h, w) = dims4(ctx, "heatmap", &o[0])?;
     for (i, role) in [(1, "wh"), (2, "offset")] {
         if dims4(ctx, role, &o[i])? != (2, h, w) {
-            return Err(mismatch(ctx, format!("\"{role}\" is {:?}, expected [1, 2, {h}, {w}]", o[i].shape)));
+            return Err(mismatch(
+                ctx,
+                format!("\"{role}\" is {:?}, expected [1, 2, {h}, {w}]", o[i].shape),
+            ));
         }
     }
     let logits = ctx.manifest.decode.heatmap_sigmoid.unwrap_or(true);
     let p = ctx.params;
     let t = p.score_threshold.clamp(1e-6, 1.0 - 1e-6);
-    let threshold = if logits { (t / (1.0 - t)).ln() } else { p.score_threshold };
+    let threshold = if logits {
+        (t / (1.0 - t)).ln()
+    } else {
+        p.score_threshold
+    };
     let hm = HeatmapView::nchw(o[0].data, classes, h, w);
     let stride = ctx.manifest.decode.stride.unwrap_or(4) as f32;
     let plane = h * w;
@@ -161,10 +228,25 @@ fn centernet_classic(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Ve
             let (bw, bh) = (o[1].data[i], o[1].data[plane + i]);
             let (dx, dy) = (o[2].data[i], o[2].data[plane + i]);
             let (cx, cy) = (pk.x as f32 + dx, pk.y as f32 + dy);
-            let b = [(cx - bw / 2.0) * stride, (cy - bh / 2.0) * stride, (cx + bw / 2.0) * stride, (cy + bh / 2.0) * stride];
-            let score = if logits { 1.0 / (1.0 + (-pk.value).exp()) } else { pk.value };
+            let b = [
+                (cx - bw / 2.0) * stride,
+                (cy - bh / 2.0) * stride,
+                (cx + bw / 2.0) * stride,
+                (cy + bh / 2.0) * stride,
+            ];
+            let score = if logits {
+                1.0 / (1.0 + (-pk.value).exp())
+            } else {
+                pk.value
+            };
             let bbox = ctx.to_source_box(b)?;
-            Some(Detection { label: ctx.label(pk.class_id), class_id: pk.class_id, score, bbox, keypoints: vec![] })
+            Some(Detection {
+                label: ctx.label(pk.class_id),
+                class_id: pk.class_id,
+                score,
+                bbox,
+                keypoints: vec![],
+            })
         })
         .collect();
     Ok(dets)
@@ -177,7 +259,12 @@ fn movenet(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detectio
     let row = k * 3 + 5;
     let n = match o[0].shape {
         [1, n, r] if *r == row && n * r == o[0].data.len() => *n,
-        s => return Err(mismatch(ctx, format!("\"poses\" is {s:?}, expected [1, N, {row}] for {k} keypoints"))),
+        s => {
+            return Err(mismatch(
+                ctx,
+                format!("\"poses\" is {s:?}, expected [1, N, {row}] for {k} keypoints"),
+            ))
+        }
     };
     let [net_h, net_w] = ctx.input_hw.map(|v| v as f32);
     let p = ctx.params;
@@ -185,12 +272,25 @@ fn movenet(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detectio
     for person in o[0].data.chunks_exact(row).take(n) {
         let b = &person[k * 3..];
         let score = b[4];
-        if !(score >= p.score_threshold) || !p.allows(0) {
+        if score.is_nan() || score < p.score_threshold || !p.allows(0) {
             continue;
         }
-        let Some(bbox) = ctx.to_source_box([b[1] * net_w, b[0] * net_h, b[3] * net_w, b[2] * net_h]) else { continue };
-        let keypoints = person[..k * 3].chunks_exact(3).map(|kp| ctx.to_source_point(kp[1] * net_w, kp[0] * net_h, kp[2])).collect();
-        dets.push(Detection { label: ctx.label(0), class_id: 0, score, bbox, keypoints });
+        let Some(bbox) =
+            ctx.to_source_box([b[1] * net_w, b[0] * net_h, b[3] * net_w, b[2] * net_h])
+        else {
+            continue;
+        };
+        let keypoints = person[..k * 3]
+            .chunks_exact(3)
+            .map(|kp| ctx.to_source_point(kp[1] * net_w, kp[0] * net_h, kp[2]))
+            .collect();
+        dets.push(Detection {
+            label: ctx.label(0),
+            class_id: 0,
+            score,
+            bbox,
+            keypoints,
+        });
     }
     Ok(dets)
 }

@@ -27,6 +27,8 @@ pub struct DecodeParams {
 
 impl DecodeParams {
     pub fn allows(&self, class_id: usize) -> bool {
-        self.class_filter.as_ref().is_none_or(|f| f.get(class_id).copied().unwrap_or(false))
+        self.class_filter
+            .as_ref()
+            .is_none_or(|f| f.get(class_id).copied().unwrap_or(false))
     }
 }

@@ -11,7 +11,9 @@ pub fn nms(mut dets: Vec<Detection>, iou: f32, class_aware: bool) -> Vec<Detecti
     }
     let mut keep: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets {
-        let suppressed = keep.iter().any(|k| (!class_aware || k.class_id == d.class_id) && k.iou(&d) > iou);
+        let suppressed = keep
+            .iter()
+            .any(|k| (!class_aware || k.class_id == d.class_id) && k.iou(&d) > iou);
         if !suppressed {
             keep.push(d);
         }
@@ -25,7 +27,13 @@ mod tests {
     use std::sync::Arc;
 
     fn det(class_id: usize, score: f32, bbox: [f32; 4]) -> Detection {
-        Detection { label: Arc::from("x"), class_id, score, bbox, keypoints: vec![] }
+        Detection {
+            label: Arc::from("x"),
+            class_id,
+            score,
+            bbox,
+            keypoints: vec![],
+        }
     }
 
     #[test]
@@ -37,8 +45,14 @@ mod tests {
             det(0, 0.7, [50.0, 50.0, 60.0, 60.0]),
         ];
         let kept = nms(dets.clone(), 0.3, true);
-        assert_eq!(kept.iter().map(|d| d.score).collect::<Vec<_>>(), vec![0.9, 0.8, 0.7]);
+        assert_eq!(
+            kept.iter().map(|d| d.score).collect::<Vec<_>>(),
+            vec![0.9, 0.8, 0.7]
+        );
         let kept = nms(dets, 0.3, false);
-        assert_eq!(kept.iter().map(|d| d.score).collect::<Vec<_>>(), vec![0.9, 0.7]);
+        assert_eq!(
+            kept.iter().map(|d| d.score).collect::<Vec<_>>(),
+            vec![0.9, 0.7]
+        );
     }
 }

@@ -19,11 +19,27 @@ pub struct HeatmapView<'a> {
 
 impl<'a> HeatmapView<'a> {
     pub fn nchw(data: &'a [f32], classes: usize, height: usize, width: usize) -> Self {
-        HeatmapView { data, classes, height, width, stride_c: height * width, stride_y: width, stride_x: 1 }
+        HeatmapView {
+            data,
+            classes,
+            height,
+            width,
+            stride_c: height * width,
+            stride_y: width,
+            stride_x: 1,
+        }
     }
 
     pub fn nhwc(data: &'a [f32], classes: usize, height: usize, width: usize) -> Self {
-        HeatmapView { data, classes, height, width, stride_c: 1, stride_y: width * classes, stride_x: classes }
+        HeatmapView {
+            data,
+            classes,
+            height,
+            width,
+            stride_c: 1,
+            stride_y: width * classes,
+            stride_x: classes,
+        }
     }
 
     #[inline]
@@ -42,7 +58,12 @@ pub struct Peak {
 }
 
 /// Local maxima (3×3, ties kept) with `value >= threshold`, best first, at most `top_k`.
-pub fn find_peaks(hm: &HeatmapView<'_>, threshold: f32, top_k: usize, allow: impl Fn(usize) -> bool) -> Vec<Peak> {
+pub fn find_peaks(
+    hm: &HeatmapView<'_>,
+    threshold: f32,
+    top_k: usize,
+    allow: impl Fn(usize) -> bool,
+) -> Vec<Peak> {
     let mut peaks = Vec::new();
     for y in 0..hm.height {
         let y0 = y.saturating_sub(1);
@@ -52,8 +73,7 @@ pub fn find_peaks(hm: &HeatmapView<'_>, threshold: f32, top_k: usize, allow: imp
             let x1 = (x + 1).min(hm.width - 1);
             for c in 0..hm.classes {
                 let v = hm.at(c, y, x);
-                // `!(v >= t)` also rejects NaN.
-                if !(v >= threshold) || !allow(c) {
+                if v.is_nan() || v < threshold || !allow(c) {
                     continue;
                 }
                 let mut is_max = true;
@@ -66,12 +86,21 @@ pub fn find_peaks(hm: &HeatmapView<'_>, threshold: f32, top_k: usize, allow: imp
                     }
                 }
                 if is_max {
-                    peaks.push(Peak { class_id: c, y, x, value: v });
+                    peaks.push(Peak {
+                        class_id: c,
+                        y,
+                        x,
+                        value: v,
+                    });
                 }
             }
         }
     }
-    peaks.sort_by(|a, b| b.value.total_cmp(&a.value).then((a.y, a.x, a.class_id).cmp(&(b.y, b.x, b.class_id))));
+    peaks.sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then((a.y, a.x, a.class_id).cmp(&(b.y, b.x, b.class_id)))
+    });
     peaks.truncate(top_k);
     peaks
 }
@@ -94,12 +123,21 @@ mod tests {
                     }
                     let v = hm.at(c, y, x);
                     if v == m && v >= t {
-                        out.push(Peak { class_id: c, y, x, value: v });
+                        out.push(Peak {
+                            class_id: c,
+                            y,
+                            x,
+                            value: v,
+                        });
                     }
                 }
             }
         }
-        out.sort_by(|a, b| b.value.total_cmp(&a.value).then((a.y, a.x, a.class_id).cmp(&(b.y, b.x, b.class_id))));
+        out.sort_by(|a, b| {
+            b.value
+                .total_cmp(&a.value)
+                .then((a.y, a.x, a.class_id).cmp(&(b.y, b.x, b.class_id)))
+        });
         out.truncate(k);
         out
     }
@@ -108,14 +146,25 @@ mod tests {
     fn sparse_matches_dense_maxpool_on_random_maps() {
         let mut seed = 12345u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as f32) / (1u64 << 31) as f32
         };
         for (c, h, w) in [(1, 1, 1), (3, 7, 5), (80, 9, 13), (2, 16, 16)] {
-            let data: Vec<f32> = (0..c * h * w).map(|_| (rnd() * 8.0).floor() / 8.0).collect();
-            for view in [HeatmapView::nchw(&data, c, h, w), HeatmapView::nhwc(&data, c, h, w)] {
+            let data: Vec<f32> = (0..c * h * w)
+                .map(|_| (rnd() * 8.0).floor() / 8.0)
+                .collect();
+            for view in [
+                HeatmapView::nchw(&data, c, h, w),
+                HeatmapView::nhwc(&data, c, h, w),
+            ] {
                 for (t, k) in [(0.0, 1000), (0.5, 7), (0.9, 100)] {
-                    assert_eq!(find_peaks(&view, t, k, |_| true), dense(&view, t, k), "c{c} h{h} w{w} t{t}");
+                    assert_eq!(
+                        find_peaks(&view, t, k, |_| true),
+                        dense(&view, t, k),
+                        "c{c} h{h} w{w} t{t}"
+                    );
                 }
             }
         }
@@ -126,6 +175,8 @@ mod tests {
         let data = [f32::NAN, 0.9, 0.1, 0.2];
         let v = HeatmapView::nchw(&data, 2, 1, 2);
         assert_eq!(find_peaks(&v, 0.0, 10, |_| true).len(), 2);
-        assert!(find_peaks(&v, 0.0, 10, |c| c == 1).iter().all(|p| p.class_id == 1));
+        assert!(find_peaks(&v, 0.0, 10, |c| c == 1)
+            .iter()
+            .all(|p| p.class_id == 1));
     }
 }

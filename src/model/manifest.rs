@@ -158,7 +158,9 @@ impl Manifest {
     /// Parse and check a manifest; `source` names it in error messages.
     pub fn parse(text: &str, source: &str) -> Result<Manifest> {
         let manifest: Manifest = serde_json::from_str(text).map_err(|e| {
-            Error::Other(format!("{source}: not a valid model manifest ({e}); see models/README.md for the format"))
+            Error::Other(format!(
+                "{source}: not a valid model manifest ({e}); see models/README.md for the format"
+            ))
         })?;
         manifest.validate(source)?;
         Ok(manifest)
@@ -185,19 +187,31 @@ impl Manifest {
         if h == 0 || w == 0 || h > 4096 || w > 4096 {
             return bad(format!("input size {h}x{w} is out of range 1..4096"));
         }
-        if self.input.size_multiple > 0 && (h % self.input.size_multiple != 0 || w % self.input.size_multiple != 0) {
-            return bad(format!("input size {h}x{w} is not a multiple of {}", self.input.size_multiple));
+        if self.input.size_multiple > 0
+            && (h % self.input.size_multiple != 0 || w % self.input.size_multiple != 0)
+        {
+            return bad(format!(
+                "input size {h}x{w} is not a multiple of {}",
+                self.input.size_multiple
+            ));
         }
-        if self.input.std.iter().any(|s| *s == 0.0) {
+        if self.input.std.contains(&0.0) {
             return bad("input \"std\" contains 0".into());
         }
         let d = &self.defaults;
-        if !(0.0..=1.0).contains(&d.score_threshold) || !(0.0..=1.0).contains(&d.nms_iou) || d.top_k == 0 {
-            return bad("defaults out of range: score_threshold and nms_iou in 0..1, top_k > 0".into());
+        if !(0.0..=1.0).contains(&d.score_threshold)
+            || !(0.0..=1.0).contains(&d.nms_iou)
+            || d.top_k == 0
+        {
+            return bad(
+                "defaults out of range: score_threshold and nms_iou in 0..1, top_k > 0".into(),
+            );
         }
         for [a, b] in &self.skeleton {
             if *a >= self.keypoints.len() || *b >= self.keypoints.len() {
-                return bad(format!("skeleton edge [{a}, {b}] names a keypoint that does not exist"));
+                return bad(format!(
+                    "skeleton edge [{a}, {b}] names a keypoint that does not exist"
+                ));
             }
         }
         Ok(())
@@ -237,7 +251,9 @@ impl Manifest {
         let [h, w] = size;
         let m = self.input.size_multiple;
         if h == 0 || w == 0 || h > 4096 || w > 4096 {
-            return Err(Error::InvalidArgument(format!("input size {w}x{h} is out of range (1..4096 per side)")));
+            return Err(Error::InvalidArgument(format!(
+                "input size {w}x{h} is out of range (1..4096 per side)"
+            )));
         }
         if m == 0 && size != self.input.size {
             let [dh, dw] = self.input.size;

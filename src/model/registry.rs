@@ -22,7 +22,10 @@ const BUILTINS: [Builtin; 3] = [
         manifest: include_str!("../../models/centernet-mobilenetv3-coco.json"),
         onnx: include_bytes!("../../models/centernet-mobilenetv3-coco.onnx"),
     },
-    Builtin { manifest: include_str!("../../models/centerface.json"), onnx: include_bytes!("../../models/centerface.onnx") },
+    Builtin {
+        manifest: include_str!("../../models/centerface.json"),
+        onnx: include_bytes!("../../models/centerface.onnx"),
+    },
     Builtin {
         manifest: include_str!("../../models/movenet-multipose.json"),
         onnx: include_bytes!("../../models/movenet-multipose.onnx"),
@@ -92,11 +95,17 @@ impl Registry {
             .iter()
             .map(|b| ModelEntry {
                 // The embedded manifests are checked by the unit tests below.
-                manifest: Arc::new(Manifest::parse(b.manifest, "built-in manifest").unwrap_or_else(|e| panic!("{e}"))),
+                manifest: Arc::new(
+                    Manifest::parse(b.manifest, "built-in manifest")
+                        .unwrap_or_else(|e| panic!("{e}")),
+                ),
                 source: ModelSource::Builtin(b.onnx),
             })
             .collect();
-        Registry { entries, warnings: Vec::new() }
+        Registry {
+            entries,
+            warnings: Vec::new(),
+        }
     }
 
     /// Built-in models plus every `*.json` manifest in the user model folder.
@@ -110,14 +119,21 @@ impl Registry {
 
     /// Add the manifests found in `dir` (silently nothing if it does not exist).
     pub fn scan_dir(&mut self, dir: &Path) {
-        let Ok(read) = std::fs::read_dir(dir) else { return };
-        let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
         paths.sort();
         for path in paths {
             match entry_from_manifest(&path) {
-                Ok(entry) if self.get(&entry.manifest.id).is_some() => {
-                    self.warnings.push(format!("{}: model id \"{}\" is already taken; rename \"id\"", path.display(), entry.manifest.id))
-                }
+                Ok(entry) if self.get(&entry.manifest.id).is_some() => self.warnings.push(format!(
+                    "{}: model id \"{}\" is already taken; rename \"id\"",
+                    path.display(),
+                    entry.manifest.id
+                )),
                 Ok(entry) => self.entries.push(entry),
                 Err(e) => self.warnings.push(e.one_line()),
             }
@@ -139,20 +155,37 @@ impl Registry {
             return Ok(e.clone());
         }
         let path = Path::new(id_or_path);
-        let looks_like_path = path.extension().is_some() || id_or_path.contains(std::path::MAIN_SEPARATOR) || id_or_path.contains('/');
+        let looks_like_path = path.extension().is_some()
+            || id_or_path.contains(std::path::MAIN_SEPARATOR)
+            || id_or_path.contains('/');
         if !looks_like_path {
-            let ids: Vec<&str> = self.entries.iter().map(|e| e.manifest.id.as_str()).collect();
+            let ids: Vec<&str> = self
+                .entries
+                .iter()
+                .map(|e| e.manifest.id.as_str())
+                .collect();
             return Err(Error::InvalidArgument(format!("unknown model \"{id_or_path}\"; use one of {} or a path to an .onnx file with its .json manifest", ids.join(", "))));
         }
         if !path.exists() {
-            return Err(Error::NotFound { path: path.to_path_buf() });
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
         }
-        let manifest_path = if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")) {
+        let manifest_path = if path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+        {
             path.to_path_buf()
         } else {
             let m = path.with_extension("json");
             if !m.exists() {
-                return Err(Error::input(path, format!("no manifest {} beside the model; write one (see models/README.md)", m.display())));
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "no manifest {} beside the model; write one (see models/README.md)",
+                        m.display()
+                    ),
+                ));
             }
             m
         };
@@ -168,10 +201,14 @@ impl Registry {
 }
 
 fn entry_from_manifest(path: &Path) -> Result<ModelEntry> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read manifest {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read manifest {}", path.display()), e))?;
     let manifest = Manifest::parse(&text, &path.display().to_string())?;
     let onnx = path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
-    Ok(ModelEntry { manifest: Arc::new(manifest), source: ModelSource::File(onnx) })
+    Ok(ModelEntry {
+        manifest: Arc::new(manifest),
+        source: ModelSource::File(onnx),
+    })
 }
 
 /// `$CENTERSCOPE_MODEL_DIR`, else `$XDG_DATA_HOME/centerscope/models`, else

@@ -31,7 +31,9 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Model")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,15 +47,33 @@ impl Model {
     /// here, with a clear message, rather than on the first frame.
     pub fn load(manifest: Manifest, onnx: &[u8]) -> Result<Arc<Model>> {
         let mut reader = onnx;
-        let mut graph = tract_onnx::onnx().model_for_read(&mut reader).map_err(|e| {
-            model_err(&manifest, format!("the file is not a readable ONNX model ({}); re-export or re-download it", root_cause(&e)))
-        })?;
+        let mut graph = tract_onnx::onnx()
+            .model_for_read(&mut reader)
+            .map_err(|e| {
+                model_err(
+                    &manifest,
+                    format!(
+                        "the file is not a readable ONNX model ({}); re-export or re-download it",
+                        root_cause(&e)
+                    ),
+                )
+            })?;
 
         // Exactly one image input, named as the manifest says.
-        let inputs: Vec<String> =
-            graph.input_outlets().map_err(|e| model_err(&manifest, e))?.iter().map(|o| graph.node(o.node).name.clone()).collect();
+        let inputs: Vec<String> = graph
+            .input_outlets()
+            .map_err(|e| model_err(&manifest, e))?
+            .iter()
+            .map(|o| graph.node(o.node).name.clone())
+            .collect();
         if inputs.len() != 1 {
-            return Err(model_err(&manifest, format!("expected one image input, the model has {} ({inputs:?})", inputs.len())));
+            return Err(model_err(
+                &manifest,
+                format!(
+                    "expected one image input, the model has {} ({inputs:?})",
+                    inputs.len()
+                ),
+            ));
         }
         if inputs[0] != manifest.input.name {
             return Err(model_err(
@@ -67,7 +87,12 @@ impl Model {
             .output_outlets()
             .map_err(|e| model_err(&manifest, e))?
             .iter()
-            .map(|o| graph.outlet_label(*o).map(str::to_string).unwrap_or_else(|| graph.node(o.node).name.clone()))
+            .map(|o| {
+                graph
+                    .outlet_label(*o)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| graph.node(o.node).name.clone())
+            })
             .collect();
         let mut outlets = Vec::new();
         for role in manifest.family.roles() {
@@ -80,9 +105,15 @@ impl Model {
                 })?;
             outlets.push(outlet);
         }
-        graph.select_output_outlets(&outlets).map_err(|e| model_err(&manifest, e))?;
+        graph
+            .select_output_outlets(&outlets)
+            .map_err(|e| model_err(&manifest, e))?;
 
-        let labels: Arc<[Arc<str>]> = manifest.labels.iter().map(|l| Arc::from(l.as_str())).collect();
+        let labels: Arc<[Arc<str>]> = manifest
+            .labels
+            .iter()
+            .map(|l| Arc::from(l.as_str()))
+            .collect();
         let params = manifest.params.unwrap_or_else(|| count_params(&graph));
         let model = Arc::new(Model {
             id: Arc::from(manifest.id.as_str()),
@@ -99,10 +130,19 @@ impl Model {
 
     /// The optimised plan for an input of `[height, width]`, compiled on first use.
     pub fn plan(&self, size: [usize; 2]) -> Result<Plan> {
-        if let Some(plan) = self.plans.lock().map_err(|_| poisoned(&self.manifest))?.get(&size) {
+        if let Some(plan) = self
+            .plans
+            .lock()
+            .map_err(|_| poisoned(&self.manifest))?
+            .get(&size)
+        {
             return Ok(plan.clone());
         }
-        let graph = self.graph.lock().map_err(|_| poisoned(&self.manifest))?.clone();
+        let graph = self
+            .graph
+            .lock()
+            .map_err(|_| poisoned(&self.manifest))?
+            .clone();
         let [h, w] = size;
         let shape: TVec<usize> = match self.manifest.input.layout {
             Layout::Nchw => tvec![1, 3, h, w],
@@ -116,35 +156,60 @@ impl Model {
             .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
             .and_then(|g| g.into_optimized())
             .and_then(|g| g.into_runnable())
-            .map_err(|e| model_err(&self.manifest, format!("cannot prepare it for input {w}x{h}: {}", root_cause(&e))))?;
-        self.plans.lock().map_err(|_| poisoned(&self.manifest))?.insert(size, plan.clone());
+            .map_err(|e| {
+                model_err(
+                    &self.manifest,
+                    format!("cannot prepare it for input {w}x{h}: {}", root_cause(&e)),
+                )
+            })?;
+        self.plans
+            .lock()
+            .map_err(|_| poisoned(&self.manifest))?
+            .insert(size, plan.clone());
         Ok(plan)
     }
 
     /// A per-worker inference session.
     pub fn session(self: &Arc<Self>) -> Session {
-        Session { model: self.clone(), state: None, pre: Preprocessor::new(), input_size: None }
+        Session {
+            model: self.clone(),
+            state: None,
+            pre: Preprocessor::new(),
+            input_size: None,
+        }
     }
 
     /// Default decode settings from the manifest.
     pub fn default_params(&self) -> DecodeParams {
         let d = &self.manifest.defaults;
-        DecodeParams { score_threshold: d.score_threshold, nms_iou: d.nms_iou, top_k: d.top_k, class_filter: None }
+        DecodeParams {
+            score_threshold: d.score_threshold,
+            nms_iou: d.nms_iou,
+            top_k: d.top_k,
+            class_filter: None,
+        }
     }
 
     fn self_test(self: &Arc<Self>) -> Result<()> {
         let [h, w] = self.manifest.input.size;
         let blank = Frame::new(0, 0.0, w as u32, h as u32, vec![0; w * h * 3]);
-        self.session().detect(&blank, &self.default_params()).map(|_| ())
+        self.session()
+            .detect(&blank, &self.default_params())
+            .map(|_| ())
     }
 }
 
 fn tensor_from<T: Datum>(shape: &[usize], data: Vec<T>, m: &Manifest) -> Result<Tensor> {
-    tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), data).map(|a| a.into_tensor()).map_err(|e| model_err(m, e))
+    tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), data)
+        .map(|a| a.into_tensor())
+        .map_err(|e| model_err(m, e))
 }
 
 fn poisoned(m: &Manifest) -> Error {
-    Error::model(&m.id, "internal state poisoned by an earlier panic; restart")
+    Error::model(
+        &m.id,
+        "internal state poisoned by an earlier panic; restart",
+    )
 }
 
 fn root_cause(e: &TractError) -> String {
@@ -191,14 +256,22 @@ impl Session {
 
     /// The input size used for a `width`×`height` frame.
     pub fn input_size_for(&self, width: u32, height: u32) -> [usize; 2] {
-        self.input_size.unwrap_or_else(|| self.model.manifest.input_size_for(width, height))
+        self.input_size
+            .unwrap_or_else(|| self.model.manifest.input_size_for(width, height))
     }
 
     /// Preprocess, infer and decode one frame.
-    pub fn detect(&mut self, frame: &Frame, params: &DecodeParams) -> Result<(Vec<Detection>, StageTimings)> {
+    pub fn detect(
+        &mut self,
+        frame: &Frame,
+        params: &DecodeParams,
+    ) -> Result<(Vec<Detection>, StageTimings)> {
         let m = &self.model.manifest;
         if frame.width == 0 || frame.height == 0 {
-            return Err(Error::Source(format!("frame {} is empty ({}x{})", frame.index, frame.width, frame.height)));
+            return Err(Error::Source(format!(
+                "frame {} is empty ({}x{})",
+                frame.index, frame.width, frame.height
+            )));
         }
         let t0 = Instant::now();
         let size = self.input_size_for(frame.width, frame.height);
@@ -217,22 +290,49 @@ impl Session {
         let (tensor, place) = match m.input.dtype {
             InputType::F32 => {
                 let mut buf = vec![0f32; len];
-                let p = self.pre.run(&frame.rgb, src_w, src_h, &m.input, w, h, InputBuffer::F32(&mut buf));
+                let p = self.pre.run(
+                    &frame.rgb,
+                    src_w,
+                    src_h,
+                    &m.input,
+                    w,
+                    h,
+                    InputBuffer::F32(&mut buf),
+                );
                 (tensor_from(&shape, buf, m)?, p)
             }
             InputType::I32 => {
                 let mut buf = vec![0i32; len];
-                let p = self.pre.run(&frame.rgb, src_w, src_h, &m.input, w, h, InputBuffer::I32(&mut buf));
+                let p = self.pre.run(
+                    &frame.rgb,
+                    src_w,
+                    src_h,
+                    &m.input,
+                    w,
+                    h,
+                    InputBuffer::I32(&mut buf),
+                );
                 (tensor_from(&shape, buf, m)?, p)
             }
         };
         let t1 = Instant::now();
         let outputs = self.run_raw(tensor)?;
         let t2 = Instant::now();
-        let detections = self.decode_outputs(&outputs, size, place.transform, [frame.width, frame.height], params)?;
+        let detections = self.decode_outputs(
+            &outputs,
+            size,
+            place.transform,
+            [frame.width, frame.height],
+            params,
+        )?;
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-        let timings = StageTimings { preprocess: ms(t0, t1), inference: ms(t1, t2), postprocess: ms(t2, t3), ..Default::default() };
+        let timings = StageTimings {
+            preprocess: ms(t0, t1),
+            inference: ms(t1, t2),
+            postprocess: ms(t2, t3),
+            ..Default::default()
+        };
         Ok((detections, timings))
     }
 
@@ -242,17 +342,34 @@ impl Session {
         let m = &self.model.manifest;
         let size = match (m.input.layout, input.shape()) {
             (Layout::Nchw, [1, 3, h, w]) | (Layout::Nhwc, [1, h, w, 3]) => [*h, *w],
-            (_, s) => return Err(model_err(m, format!("input tensor shape {s:?} does not fit layout {:?}", m.input.layout))),
+            (_, s) => {
+                return Err(model_err(
+                    m,
+                    format!(
+                        "input tensor shape {s:?} does not fit layout {:?}",
+                        m.input.layout
+                    ),
+                ))
+            }
         };
         if self.state.as_ref().is_none_or(|(s, _)| *s != size) {
             let plan = self.model.plan(size)?;
             self.state = Some((size, plan.spawn().map_err(|e| model_err(m, e))?));
         }
-        let Some((_, state)) = self.state.as_mut() else { unreachable!("state set above") };
-        let outputs = state.run(tvec![input.into_tvalue()]).map_err(|e| model_err(m, format!("inference failed: {}", root_cause(&e))))?;
+        let Some((_, state)) = self.state.as_mut() else {
+            unreachable!("state set above")
+        };
+        let outputs = state
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| model_err(m, format!("inference failed: {}", root_cause(&e))))?;
         outputs
             .into_iter()
-            .map(|v| v.into_tensor().cast_to::<f32>().map(|c| c.into_owned()).map_err(|e| model_err(m, e)))
+            .map(|v| {
+                v.into_tensor()
+                    .cast_to::<f32>()
+                    .map(|c| c.into_owned())
+                    .map_err(|e| model_err(m, e))
+            })
             .collect()
     }
 
@@ -268,9 +385,24 @@ impl Session {
         let m = &self.model.manifest;
         let views = outputs
             .iter()
-            .map(|t| Ok(OutputView { shape: t.shape(), data: t.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(|e| model_err(m, e))? }))
+            .map(|t| {
+                Ok(OutputView {
+                    shape: t.shape(),
+                    data: t
+                        .try_as_plain_ram()
+                        .and_then(|v| v.as_slice::<f32>())
+                        .map_err(|e| model_err(m, e))?,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        let ctx = DecodeContext { manifest: m, labels: &self.model.labels, input_hw, transform, source_wh, params };
+        let ctx = DecodeContext {
+            manifest: m,
+            labels: &self.model.labels,
+            input_hw,
+            transform,
+            source_wh,
+            params,
+        };
         crate::decode::decode(&ctx, &views)
     }
 }

@@ -18,7 +18,11 @@ pub fn class_color(class_id: usize) -> [u8; 3] {
         _ => (c, 0.0, x),
     };
     let m = v - c;
-    [((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8]
+    [
+        ((r + m) * 255.0) as u8,
+        ((g + m) * 255.0) as u8,
+        ((b + m) * 255.0) as u8,
+    ]
 }
 
 fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
@@ -27,11 +31,20 @@ fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
     }
 }
 
-fn line(img: &mut RgbImage, (x0, y0): (f32, f32), (x1, y1): (f32, f32), color: [u8; 3], thickness: i64) {
+fn line(
+    img: &mut RgbImage,
+    (x0, y0): (f32, f32),
+    (x1, y1): (f32, f32),
+    color: [u8; 3],
+    thickness: i64,
+) {
     let steps = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as i64).max(1);
     for i in 0..=steps {
         let t = i as f32 / steps as f32;
-        let (x, y) = ((x0 + (x1 - x0) * t).round() as i64, (y0 + (y1 - y0) * t).round() as i64);
+        let (x, y) = (
+            (x0 + (x1 - x0) * t).round() as i64,
+            (y0 + (y1 - y0) * t).round() as i64,
+        );
         for dy in -(thickness / 2)..=(thickness - 1) / 2 {
             for dx in -(thickness / 2)..=(thickness - 1) / 2 {
                 put(img, x + dx, y + dy, color);
@@ -41,7 +54,12 @@ fn line(img: &mut RgbImage, (x0, y0): (f32, f32), (x1, y1): (f32, f32), color: [
 }
 
 /// Boxes (class colour), keypoints and skeleton edges.
-pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], skeleton: &[[usize; 2]], keypoint_threshold: f32) {
+pub fn draw_detections(
+    img: &mut RgbImage,
+    detections: &[Detection],
+    skeleton: &[[usize; 2]],
+    keypoint_threshold: f32,
+) {
     let thickness = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i64).clamp(2, 6);
     for d in detections {
         let color = class_color(d.class_id);
@@ -53,7 +71,13 @@ pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], skeleton: &
         for [a, b] in skeleton {
             if let (Some(p), Some(q)) = (d.keypoints.get(*a), d.keypoints.get(*b)) {
                 if p[2] >= keypoint_threshold && q[2] >= keypoint_threshold {
-                    line(img, (p[0], p[1]), (q[0], q[1]), [255, 255, 255], thickness.max(2) - 1);
+                    line(
+                        img,
+                        (p[0], p[1]),
+                        (q[0], q[1]),
+                        [255, 255, 255],
+                        thickness.max(2) - 1,
+                    );
                 }
             }
         }
@@ -63,7 +87,12 @@ pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], skeleton: &
                 for dy in -r..=r {
                     for dx in -r..=r {
                         if dx * dx + dy * dy <= r * r {
-                            put(img, kp[0].round() as i64 + dx, kp[1].round() as i64 + dy, [255, 64, 64]);
+                            put(
+                                img,
+                                kp[0].round() as i64 + dx,
+                                kp[1].round() as i64 + dy,
+                                [255, 64, 64],
+                            );
                         }
                     }
                 }
@@ -80,7 +109,13 @@ mod tests {
     #[test]
     fn box_outline_is_drawn_in_class_color() {
         let mut img = RgbImage::new(50, 50);
-        let d = Detection { label: Arc::from("x"), class_id: 3, score: 0.9, bbox: [10.0, 10.0, 40.0, 30.0], keypoints: vec![] };
+        let d = Detection {
+            label: Arc::from("x"),
+            class_id: 3,
+            score: 0.9,
+            bbox: [10.0, 10.0, 40.0, 30.0],
+            keypoints: vec![],
+        };
         draw_detections(&mut img, &[d], &[], 0.0);
         assert_eq!(img.get_pixel(25, 10).0, class_color(3));
         assert_eq!(img.get_pixel(25, 20).0, [0, 0, 0]);

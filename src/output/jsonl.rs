@@ -44,14 +44,21 @@ impl JsonlWriter {
         let out: Box<dyn Write + Send> = if path == Path::new("-") {
             Box::new(std::io::stdout())
         } else {
-            Box::new(std::fs::File::create(path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?)
+            Box::new(
+                std::fs::File::create(path)
+                    .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?,
+            )
         };
-        Ok(JsonlWriter { out: std::io::BufWriter::new(out), path: path.to_path_buf() })
+        Ok(JsonlWriter {
+            out: std::io::BufWriter::new(out),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn write(&mut self, result: &FrameResult) -> Result<()> {
         let err = |e: std::io::Error| Error::io(format!("cannot write {}", self.path.display()), e);
-        serde_json::to_writer(&mut self.out, &FrameRecord::new(result)).map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
+        serde_json::to_writer(&mut self.out, &FrameRecord::new(result))
+            .map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
         self.out.write_all(b"\n").map_err(err)?;
         self.out.flush().map_err(err)
     }

@@ -16,17 +16,43 @@ pub struct VideoWriter {
 impl VideoWriter {
     /// The encoder starts with the first frame (which fixes the size).
     pub fn new(path: &Path, fps: f64) -> VideoWriter {
-        VideoWriter { path: path.to_path_buf(), fps: if fps.is_finite() && fps > 0.0 { fps } else { 25.0 }, child: None }
+        VideoWriter {
+            path: path.to_path_buf(),
+            fps: if fps.is_finite() && fps > 0.0 {
+                fps
+            } else {
+                25.0
+            },
+            child: None,
+        }
     }
 
     pub fn push(&mut self, img: &image::RgbImage) -> Result<()> {
         if self.child.is_none() {
-            let webm = self.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("webm"));
-            let codec: &[&str] = if webm { &["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "35"] } else { &["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"] };
+            let webm = self
+                .path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("webm"));
+            let codec: &[&str] = if webm {
+                &["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "35"]
+            } else {
+                &["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]
+            };
             let child = Command::new(ffmpeg_sidecar::paths::ffmpeg_path())
-                .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
+                .args([
+                    "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+                ])
                 .arg(format!("{}x{}", img.width(), img.height()))
-                .args(["-r", &format!("{}", self.fps), "-i", "pipe:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p"])
+                .args([
+                    "-r",
+                    &format!("{}", self.fps),
+                    "-i",
+                    "pipe:0",
+                    "-vf",
+                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                    "-pix_fmt",
+                    "yuv420p",
+                ])
                 .args(codec)
                 .arg(&self.path)
                 .stdin(Stdio::piped())
@@ -34,26 +60,46 @@ impl VideoWriter {
                 .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::Source(format!("ffmpeg not found: {INSTALL_HINT}")),
+                    std::io::ErrorKind::NotFound => {
+                        Error::Source(format!("ffmpeg not found: {INSTALL_HINT}"))
+                    }
                     _ => Error::io("cannot start ffmpeg", e),
                 })?;
             self.child = Some((child, img.width(), img.height()));
         }
-        let Some((child, w, h)) = self.child.as_mut() else { return Ok(()) };
+        let Some((child, w, h)) = self.child.as_mut() else {
+            return Ok(());
+        };
         if (img.width(), img.height()) != (*w, *h) {
-            return Err(Error::Other(format!("{}: frame size changed mid-stream; cannot encode", self.path.display())));
+            return Err(Error::Other(format!(
+                "{}: frame size changed mid-stream; cannot encode",
+                self.path.display()
+            )));
         }
-        let stdin = child.stdin.as_mut().ok_or_else(|| Error::Other("ffmpeg stdin closed".into()))?;
-        stdin.write_all(img.as_raw()).map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
+        let stdin = child
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Error::Other("ffmpeg stdin closed".into()))?;
+        stdin
+            .write_all(img.as_raw())
+            .map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
     }
 
     pub fn finish(mut self) -> Result<()> {
-        let Some((mut child, _, _)) = self.child.take() else { return Ok(()) };
+        let Some((mut child, _, _)) = self.child.take() else {
+            return Ok(());
+        };
         drop(child.stdin.take());
-        let out = child.wait_with_output().map_err(|e| Error::io("ffmpeg", e))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::io("ffmpeg", e))?;
         if !out.status.success() {
             let msg = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Other(format!("{}: ffmpeg could not encode ({})", self.path.display(), msg.lines().last().unwrap_or("unknown error"))));
+            return Err(Error::Other(format!(
+                "{}: ffmpeg could not encode ({})",
+                self.path.display(),
+                msg.lines().last().unwrap_or("unknown error")
+            )));
         }
         Ok(())
     }

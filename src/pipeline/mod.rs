@@ -40,7 +40,10 @@ pub enum Mode {
 
 /// Physical cores (rayon's default counts logical ones; SMT siblings do not speed up tract).
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[derive(Clone)]
@@ -135,7 +138,8 @@ impl Controls {
         self.step.store(true, Ordering::Relaxed);
     }
     pub fn set_speed(&self, speed: f64) {
-        self.speed_milli.store((speed.clamp(0.05, 16.0) * 1000.0) as u64, Ordering::Relaxed);
+        self.speed_milli
+            .store((speed.clamp(0.05, 16.0) * 1000.0) as u64, Ordering::Relaxed);
     }
     pub fn set_looping(&self, looping: bool) {
         self.looping.store(looping, Ordering::Relaxed);
@@ -198,9 +202,17 @@ pub struct Pipeline {
 type SessionCache = Vec<Mutex<HashMap<usize, Session>>>;
 
 impl Pipeline {
-    pub fn start(source: Box<dyn FrameSource>, model: Arc<Model>, params: DecodeParams, config: PipelineConfig) -> Result<Pipeline> {
+    pub fn start(
+        source: Box<dyn FrameSource>,
+        model: Arc<Model>,
+        params: DecodeParams,
+        config: PipelineConfig,
+    ) -> Result<Pipeline> {
         if config.workers == 0 || config.workers > 256 {
-            return Err(Error::InvalidArgument(format!("workers must be between 1 and 256 (got {})", config.workers)));
+            return Err(Error::InvalidArgument(format!(
+                "workers must be between 1 and 256 (got {})",
+                config.workers
+            )));
         }
         if config.every == 0 {
             return Err(Error::InvalidArgument("--every must be at least 1".into()));
@@ -237,21 +249,39 @@ impl Pipeline {
             .thread_name(|i| format!("detect-worker-{i}"))
             .build()
             .map_err(|e| Error::Other(format!("cannot start worker pool: {e}")))?;
-        let sessions: Arc<SessionCache> = Arc::new((0..config.workers).map(|_| Mutex::new(HashMap::new())).collect());
+        let sessions: Arc<SessionCache> = Arc::new(
+            (0..config.workers)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+        );
 
         let source_thread = {
             let (controls, stop_rx, config) = (controls.clone(), stop_rx.clone(), config.clone());
             let frame_rx_drain = frame_rx.clone();
             std::thread::Builder::new()
                 .name("pipeline-source".into())
-                .spawn(move || source_loop(source, &controls, &config, &frame_tx, &frame_rx_drain, &stop_rx))
+                .spawn(move || {
+                    source_loop(
+                        source,
+                        &controls,
+                        &config,
+                        &frame_tx,
+                        &frame_rx_drain,
+                        &stop_rx,
+                    )
+                })
                 .map_err(|e| Error::io("cannot start source thread", e))?
         };
         let dispatch_thread = {
             let controls = controls.clone();
             std::thread::Builder::new()
                 .name("pipeline-dispatch".into())
-                .spawn(move || dispatch_loop(pool, sessions, &controls, &config, &frame_rx, &token_rx, &result_tx, &stop_rx))
+                .spawn(move || {
+                    dispatch_loop(
+                        pool, sessions, &controls, &config, &frame_rx, &token_rx, &result_tx,
+                        &stop_rx,
+                    )
+                })
                 .map_err(|e| Error::io("cannot start dispatch thread", e))?
         };
         Ok(Pipeline {
@@ -293,7 +323,9 @@ impl Pipeline {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => return None,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                     self.finished = true;
-                    return self.pop_ready().or(Some(Event::Error(Error::Other("pipeline stopped unexpectedly".into()))));
+                    return self.pop_ready().or(Some(Event::Error(Error::Other(
+                        "pipeline stopped unexpectedly".into(),
+                    ))));
                 }
             }
         }
@@ -362,7 +394,10 @@ impl Drop for Pipeline {
 }
 
 fn stopped(stop: &Receiver<()>) -> bool {
-    matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected))
+    matches!(
+        stop.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
 }
 
 fn source_loop(
@@ -417,7 +452,12 @@ fn source_loop(
             continue;
         }
         if let Some(frame) = controls.reprocess.lock().ok().and_then(|mut r| r.take()) {
-            if !send(SourceItem::Frame(Job { frame, epoch, captured: Instant::now(), decode_ms: None })) {
+            if !send(SourceItem::Frame(Job {
+                frame,
+                epoch,
+                captured: Instant::now(),
+                decode_ms: None,
+            })) {
                 return;
             }
             continue;
@@ -438,7 +478,9 @@ fn source_loop(
                 return;
             }
             None => {
-                if controls.looping.load(Ordering::Relaxed) && source.seek(SeekTarget::Frame(0)).is_ok() {
+                if controls.looping.load(Ordering::Relaxed)
+                    && source.seek(SeekTarget::Frame(0)).is_ok()
+                {
                     clock = None;
                     continue;
                 }
@@ -467,12 +509,20 @@ fn source_loop(
             if due > now {
                 // Sleep in small steps so stop, pause and seek stay responsive.
                 let wake = Instant::now() + (due - now);
-                while Instant::now() < wake && !stopped(stop) && controls.seek.lock().map(|s| s.is_none()).unwrap_or(true) {
+                while Instant::now() < wake
+                    && !stopped(stop)
+                    && controls.seek.lock().map(|s| s.is_none()).unwrap_or(true)
+                {
                     std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(10)));
                 }
             }
         }
-        if !send(SourceItem::Frame(Job { frame, epoch, captured: t0, decode_ms: Some(decode_ms) })) {
+        if !send(SourceItem::Frame(Job {
+            frame,
+            epoch,
+            captured: t0,
+            decode_ms: Some(decode_ms),
+        })) {
             return;
         }
     }
@@ -509,24 +559,39 @@ fn dispatch_loop(
         let job = match item {
             SourceItem::Frame(job) => job,
             SourceItem::End(epoch) => {
-                let _ = results.send(Msg { seq, epoch, body: MsgBody::End });
+                let _ = results.send(Msg {
+                    seq,
+                    epoch,
+                    body: MsgBody::End,
+                });
                 seq += 1;
                 wake();
                 continue;
             }
             SourceItem::Error(e, epoch) => {
-                let _ = results.send(Msg { seq, epoch, body: MsgBody::Frame(Err(e)) });
+                let _ = results.send(Msg {
+                    seq,
+                    epoch,
+                    body: MsgBody::Frame(Err(e)),
+                });
                 seq += 1;
                 wake();
                 continue;
             }
         };
-        let (Some(model), Some(params), Some(size)) =
-            (controls.model(), controls.params.lock().ok().map(|p| p.clone()), controls.input_size.lock().ok().map(|s| *s))
-        else {
+        let (Some(model), Some(params), Some(size)) = (
+            controls.model(),
+            controls.params.lock().ok().map(|p| p.clone()),
+            controls.input_size.lock().ok().map(|s| *s),
+        ) else {
             return;
         };
-        let (results, sessions, wake_fn, delay) = (results.clone(), sessions.clone(), config.on_event.clone(), config.debug_delay);
+        let (results, sessions, wake_fn, delay) = (
+            results.clone(),
+            sessions.clone(),
+            config.on_event.clone(),
+            config.debug_delay,
+        );
         let this_seq = seq;
         seq += 1;
         pool.spawn(move || {
@@ -535,14 +600,28 @@ fn dispatch_loop(
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 run_job(&sessions, &model, &params, size, &job.frame, delay)
             }))
-            .unwrap_or_else(|_| Err(Error::model(model.id.as_ref(), "the detector panicked on this frame")));
+            .unwrap_or_else(|_| {
+                Err(Error::model(
+                    model.id.as_ref(),
+                    "the detector panicked on this frame",
+                ))
+            });
             let body = outcome.map(|(detections, mut timings)| {
                 timings.decode = job.decode_ms;
                 timings.queue = Some(queue_ms);
                 timings.end_to_end = Some(job.captured.elapsed().as_secs_f64() * 1e3);
-                Box::new(FrameResult { frame: job.frame, model_id: model.id.clone(), detections, timings })
+                Box::new(FrameResult {
+                    frame: job.frame,
+                    model_id: model.id.clone(),
+                    detections,
+                    timings,
+                })
             });
-            let _ = results.send(Msg { seq: this_seq, epoch: job.epoch, body: MsgBody::Frame(body) });
+            let _ = results.send(Msg {
+                seq: this_seq,
+                epoch: job.epoch,
+                body: MsgBody::Frame(body),
+            });
             if let Some(f) = wake_fn {
                 f()
             }
@@ -558,15 +637,21 @@ fn run_job(
     frame: &Frame,
     delay: Option<Duration>,
 ) -> Result<(Vec<crate::Detection>, crate::StageTimings)> {
-    let idx = rayon::current_thread_index().unwrap_or(0).min(sessions.len() - 1);
-    let mut cache = sessions[idx].lock().map_err(|_| Error::Other("worker state poisoned".into()))?;
+    let idx = rayon::current_thread_index()
+        .unwrap_or(0)
+        .min(sessions.len() - 1);
+    let mut cache = sessions[idx]
+        .lock()
+        .map_err(|_| Error::Other("worker state poisoned".into()))?;
     let key = Arc::as_ptr(model) as usize;
     if !cache.contains_key(&key) {
         // A new model: forget the previous one's session (and its buffers) on this worker.
         cache.clear();
         cache.insert(key, model.session());
     }
-    let session = cache.get_mut(&key).ok_or_else(|| Error::Other("worker session missing".into()))?;
+    let session = cache
+        .get_mut(&key)
+        .ok_or_else(|| Error::Other("worker session missing".into()))?;
     if session.input_size_override() != size {
         session.set_input_size(size)?;
     }

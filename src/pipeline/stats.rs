@@ -25,7 +25,10 @@ pub fn percentile(samples: &[f64], q: f64) -> f64 {
 }
 
 pub fn percentiles(samples: &[f64]) -> Percentiles {
-    Percentiles { median_ms: percentile(samples, 0.5), p95_ms: percentile(samples, 0.95) }
+    Percentiles {
+        median_ms: percentile(samples, 0.5),
+        p95_ms: percentile(samples, 0.95),
+    }
 }
 
 /// Per-stage samples of a run.

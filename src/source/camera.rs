@@ -7,7 +7,10 @@ use super::{FrameSource, SourceInfo, SourceKind};
 use crate::{Error, Frame, Result};
 use crossbeam_channel::{Receiver, TrySendError};
 use nokhwa::pixel_format::RgbFormat;
-use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution};
+use nokhwa::utils::{
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+    Resolution,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +25,8 @@ pub struct CameraDevice {
 
 /// All cameras (empty when there are none).
 pub fn list_cameras() -> Result<Vec<CameraDevice>> {
-    let infos = nokhwa::query(ApiBackend::Auto).map_err(|e| Error::Camera(format!("cannot list cameras ({e})")))?;
+    let infos = nokhwa::query(ApiBackend::Auto)
+        .map_err(|e| Error::Camera(format!("cannot list cameras ({e})")))?;
     Ok(infos
         .into_iter()
         .enumerate()
@@ -104,7 +108,11 @@ impl CameraSource {
                 let _ = thread.join();
                 return Err(e);
             }
-            Err(_) => return Err(Error::Camera(format!("camera {index} did not answer within 10 s"))),
+            Err(_) => {
+                return Err(Error::Camera(format!(
+                    "camera {index} did not answer within 10 s"
+                )))
+            }
         };
         let info = SourceInfo {
             name,
@@ -114,9 +122,22 @@ impl CameraSource {
             fps: Some(format.frame_rate() as f64),
             duration_ms: None,
             frame_count: None,
-            details: format!("{} {}x{} @ {} fps", format.format(), format.resolution().width(), format.resolution().height(), format.frame_rate()),
+            details: format!(
+                "{} {}x{} @ {} fps",
+                format.format(),
+                format.resolution().width(),
+                format.resolution().height(),
+                format.frame_rate()
+            ),
         };
-        Ok(CameraSource { info, frames: rx, stop, dropped, thread: Some(thread), ended: false })
+        Ok(CameraSource {
+            info,
+            frames: rx,
+            stop,
+            dropped,
+            thread: Some(thread),
+            ended: false,
+        })
     }
 
     /// Frames the camera produced that nobody took before a newer one arrived.
@@ -143,7 +164,10 @@ impl FrameSource for CameraSource {
             }
             Err(_) => {
                 self.ended = true;
-                Some(Err(Error::Camera(format!("{} delivered no frame for 5 s; was it unplugged?", self.info.name))))
+                Some(Err(Error::Camera(format!(
+                    "{} delivered no frame for 5 s; was it unplugged?",
+                    self.info.name
+                ))))
             }
         }
     }

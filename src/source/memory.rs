@@ -14,7 +14,10 @@ pub struct MemorySource {
 impl MemorySource {
     /// Deliver `total` frames, cycling through `frames` (indices keep counting up).
     pub fn new(name: &str, frames: Vec<Frame>, total: u64, fps: Option<f64>) -> MemorySource {
-        let (width, height) = frames.first().map(|f| (f.width, f.height)).unwrap_or((0, 0));
+        let (width, height) = frames
+            .first()
+            .map(|f| (f.width, f.height))
+            .unwrap_or((0, 0));
         let info = SourceInfo {
             name: name.to_string(),
             kind: SourceKind::Video,
@@ -25,7 +28,12 @@ impl MemorySource {
             frame_count: Some(total),
             details: format!("{} frame(s) in memory", frames.len()),
         };
-        MemorySource { info, frames, total, next: 0 }
+        MemorySource {
+            info,
+            frames,
+            total,
+            next: 0,
+        }
     }
 }
 
@@ -40,7 +48,11 @@ impl FrameSource for MemorySource {
         }
         let mut f = self.frames[(self.next % self.frames.len() as u64) as usize].clone();
         f.index = self.next;
-        f.pts_ms = self.info.fps.map(|fps| self.next as f64 * 1000.0 / fps).unwrap_or(0.0);
+        f.pts_ms = self
+            .info
+            .fps
+            .map(|fps| self.next as f64 * 1000.0 / fps)
+            .unwrap_or(0.0);
         self.next += 1;
         Some(Ok(f))
     }
@@ -48,7 +60,11 @@ impl FrameSource for MemorySource {
     fn seek(&mut self, target: SeekTarget) -> Result<()> {
         self.next = match target {
             SeekTarget::Frame(i) => i,
-            SeekTarget::TimeMs(t) => self.info.fps.map(|f| (t * f / 1000.0).round() as u64).unwrap_or(0),
+            SeekTarget::TimeMs(t) => self
+                .info
+                .fps
+                .map(|f| (t * f / 1000.0).round() as u64)
+                .unwrap_or(0),
         }
         .min(self.total);
         Ok(())

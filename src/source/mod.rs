@@ -56,20 +56,29 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Option<Result<Frame>>;
     /// Position so that the next frame returned is the target (exact, not the nearest keyframe).
     fn seek(&mut self, _target: SeekTarget) -> Result<()> {
-        Err(Error::Source(format!("{}: this source cannot seek", self.info().name)))
+        Err(Error::Source(format!(
+            "{}: this source cannot seek",
+            self.info().name
+        )))
     }
 }
 
 const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "gif"];
 
 pub fn is_image_path(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Parse `camera:N`.
 pub fn parse_camera_spec(spec: &str) -> Option<Result<u32>> {
     let rest = spec.strip_prefix("camera:")?;
-    Some(rest.parse::<u32>().map_err(|_| Error::InvalidArgument(format!("\"{spec}\": camera index must be a number, e.g. camera:0 (see `centerscope sources`)"))))
+    Some(rest.parse::<u32>().map_err(|_| {
+        Error::InvalidArgument(format!(
+            "\"{spec}\": camera index must be a number, e.g. camera:0 (see `centerscope sources`)"
+        ))
+    }))
 }
 
 /// Open `spec`: `camera:N`, a folder of stills, a still image, or a video file.
@@ -79,7 +88,9 @@ pub fn open(spec: &str) -> Result<Box<dyn FrameSource>> {
     }
     let path = Path::new(spec);
     if !path.exists() {
-        return Err(Error::NotFound { path: path.to_path_buf() });
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
     }
     if path.is_dir() {
         return Ok(Box::new(stills::StillsSource::folder(path)?));

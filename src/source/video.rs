@@ -8,7 +8,7 @@
 
 use super::{FrameSource, SeekTarget, SourceInfo, SourceKind};
 use crate::{Error, Frame, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use ffmpeg_sidecar::child::FfmpegChild;
 use ffmpeg_sidecar::command::FfmpegCommand;
 use std::io::{BufRead, BufReader, Read};
@@ -65,18 +65,32 @@ pub fn probe(path: &Path) -> Result<Probe> {
         })?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
-        let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("unknown error").trim();
-        let last = last.strip_prefix(&format!("{}: ", path.display())).unwrap_or(last);
-        return Err(Error::input(path, format!("not a video ffmpeg can read ({last}); check the file")));
+        let last = msg
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("unknown error")
+            .trim();
+        let last = last
+            .strip_prefix(&format!("{}: ", path.display()))
+            .unwrap_or(last);
+        return Err(Error::input(
+            path,
+            format!("not a video ffmpeg can read ({last}); check the file"),
+        ));
     }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::input(path, format!("unexpected ffprobe output ({e})")))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::input(path, format!("unexpected ffprobe output ({e})")))?;
     let Some(stream) = json["streams"].get(0) else {
         return Err(Error::input(path, "has no video stream; open a video file"));
     };
     let coded_width = stream["width"].as_u64().unwrap_or(0) as u32;
     let coded_height = stream["height"].as_u64().unwrap_or(0) as u32;
     if coded_width == 0 || coded_height == 0 {
-        return Err(Error::input(path, "video stream has no picture size; the file may be damaged"));
+        return Err(Error::input(
+            path,
+            "video stream has no picture size; the file may be damaged",
+        ));
     }
     let mut rotation = stream["side_data_list"]
         .as_array()
@@ -84,17 +98,38 @@ pub fn probe(path: &Path) -> Result<Probe> {
         .map(|r| r.round() as i32)
         .unwrap_or(0);
     if rotation == 0 {
-        rotation = stream["tags"]["rotate"].as_str().and_then(|s| s.parse::<i32>().ok()).map(|r| -r).unwrap_or(0);
+        rotation = stream["tags"]["rotate"]
+            .as_str()
+            .and_then(|s| s.parse::<i32>().ok())
+            .map(|r| -r)
+            .unwrap_or(0);
     }
-    let fps = stream["avg_frame_rate"].as_str().and_then(parse_rate).or_else(|| stream["r_frame_rate"].as_str().and_then(parse_rate));
-    let secs = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok()).filter(|d| d.is_finite() && *d > 0.0);
-    let duration_ms = secs(&stream["duration"]).or_else(|| secs(&json["format"]["duration"])).map(|s| s * 1000.0);
+    let fps = stream["avg_frame_rate"]
+        .as_str()
+        .and_then(parse_rate)
+        .or_else(|| stream["r_frame_rate"].as_str().and_then(parse_rate));
+    let secs = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|d| d.is_finite() && *d > 0.0)
+    };
+    let duration_ms = secs(&stream["duration"])
+        .or_else(|| secs(&json["format"]["duration"]))
+        .map(|s| s * 1000.0);
     let frame_count = stream["nb_frames"]
         .as_str()
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|n| *n > 0)
         .or_else(|| Some((duration_ms? / 1000.0 * fps?).round() as u64));
-    Ok(Probe { coded_width, coded_height, rotation, fps, duration_ms, frame_count, codec: stream["codec_name"].as_str().unwrap_or("").to_string() })
+    Ok(Probe {
+        coded_width,
+        coded_height,
+        rotation,
+        fps,
+        duration_ms,
+        frame_count,
+        codec: stream["codec_name"].as_str().unwrap_or("").to_string(),
+    })
 }
 
 /// One running ffmpeg decode process.
@@ -128,20 +163,28 @@ pub struct VideoSource {
     /// Last error line ffmpeg printed (shared with the stderr reader).
     last_error: Arc<Mutex<Option<String>>>,
     ended: bool,
-    /// After a seek: drop frames before this time (ms).
+    /// After a seek: deliver the frame on screen at this time (ms), dropping earlier ones.
     skip_until_ms: Option<f64>,
+    /// A frame read past the seek target, delivered next.
+    lookahead: Option<Frame>,
 }
 
 impl VideoSource {
     pub fn open(path: &Path) -> Result<VideoSource> {
         let probe = probe(path)?;
         let (width, height) = probe.display_size();
-        let mut details = format!("{} {}x{}", probe.codec, probe.coded_width, probe.coded_height);
+        let mut details = format!(
+            "{} {}x{}",
+            probe.codec, probe.coded_width, probe.coded_height
+        );
         if probe.rotation != 0 {
             details.push_str(&format!(", rotated {}°", probe.rotation));
         }
         let info = SourceInfo {
-            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             kind: SourceKind::Video,
             width,
             height,
@@ -161,6 +204,7 @@ impl VideoSource {
             last_error: Arc::new(Mutex::new(None)),
             ended: false,
             skip_until_ms: None,
+            lookahead: None,
         };
         src.start(0.0, 0)?;
         Ok(src)
@@ -178,9 +222,9 @@ impl VideoSource {
         self.decoder = None; // kills the previous process
         let mut cmd = FfmpegCommand::new();
         cmd.arg("-nostdin").hide_banner();
-        // Start slightly before the target so rounding never skips the target frame;
-        // frames before the target are dropped in `next_frame`.
-        let lead_ms = self.probe.fps.map(|f| 250.0 / f).unwrap_or(5.0);
+        // Start two frames before the target so the frame on screen at the target time is
+        // decoded whatever the rounding; `next_frame` drops the frames before it.
+        let lead_ms = self.probe.fps.map(|f| 2000.0 / f).unwrap_or(100.0) + 5.0;
         let start_ms = (seek_ms - lead_ms).max(0.0);
         if start_ms > 0.0 {
             cmd.args(["-ss", &format!("{:.6}", start_ms / 1000.0)]);
@@ -191,13 +235,18 @@ impl VideoSource {
             .fps_mode("passthrough")
             .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
             .output("pipe:1");
-        cmd.as_inner_mut().stdin(Stdio::null());
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Source(format!("ffmpeg not found: {INSTALL_HINT}")),
+            std::io::ErrorKind::NotFound => {
+                Error::Source(format!("ffmpeg not found: {INSTALL_HINT}"))
+            }
             _ => Error::io("cannot start ffmpeg", e),
         })?;
-        let stdout = child.take_stdout().ok_or_else(|| Error::Other("ffmpeg stdout unavailable".into()))?;
-        let stderr = child.take_stderr().ok_or_else(|| Error::Other("ffmpeg stderr unavailable".into()))?;
+        let stdout = child
+            .take_stdout()
+            .ok_or_else(|| Error::Other("ffmpeg stdout unavailable".into()))?;
+        let stderr = child
+            .take_stderr()
+            .ok_or_else(|| Error::Other("ffmpeg stderr unavailable".into()))?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let last_error = self.last_error.clone();
         let stderr_thread = std::thread::Builder::new()
@@ -217,17 +266,26 @@ impl VideoSource {
                 }
             })
             .map_err(|e| Error::io("cannot start ffmpeg reader thread", e))?;
-        self.decoder = Some(Decoder { child, stdout, pts: rx, stderr_thread: Some(stderr_thread) });
+        self.decoder = Some(Decoder {
+            child,
+            stdout,
+            pts: rx,
+            stderr_thread: Some(stderr_thread),
+        });
         self.base_ms = start_ms;
         self.base_index = base_index;
         self.decoded = 0;
         self.ended = false;
         self.skip_until_ms = if start_ms > 0.0 { Some(seek_ms) } else { None };
+        self.lookahead = None;
         Ok(())
     }
 
     fn index_for_ms(&self, ms: f64) -> u64 {
-        self.probe.fps.map(|f| (ms * f / 1000.0).round().max(0.0) as u64).unwrap_or(0)
+        self.probe
+            .fps
+            .map(|f| (ms * f / 1000.0).round().max(0.0) as u64)
+            .unwrap_or(0)
     }
 
     fn read_one(&mut self) -> Option<Result<Frame>> {
@@ -240,17 +298,19 @@ impl VideoSource {
             let status = decoder.child.wait().ok();
             let failed = status.is_some_and(|s| !s.success());
             let last = self.last_error.lock().ok().and_then(|m| m.clone());
-            if self.decoded == 0 && (failed || last.is_some()) || e.kind() != std::io::ErrorKind::UnexpectedEof {
+            if self.decoded == 0 && (failed || last.is_some())
+                || e.kind() != std::io::ErrorKind::UnexpectedEof
+            {
                 let why = last.unwrap_or_else(|| e.to_string());
-                return Some(Err(Error::input(&self.path, format!("ffmpeg could not decode it ({why})"))));
+                return Some(Err(Error::input(
+                    &self.path,
+                    format!("ffmpeg could not decode it ({why})"),
+                )));
             }
             return None;
         }
         // showinfo's line for a frame is written before the frame reaches the pipe.
-        let rel_s = match decoder.pts.recv_timeout(Duration::from_millis(500)) {
-            Ok(s) => Some(s),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        };
+        let rel_s = decoder.pts.recv_timeout(Duration::from_millis(500)).ok();
         let n = self.decoded;
         self.decoded += 1;
         let pts_ms = match (rel_s, self.probe.fps) {
@@ -258,7 +318,11 @@ impl VideoSource {
             (None, Some(f)) => self.base_ms + n as f64 * 1000.0 / f,
             (None, None) => self.base_ms,
         };
-        let index = if self.base_ms > 0.0 { self.index_for_ms(pts_ms) } else { self.base_index + n };
+        let index = if self.base_ms > 0.0 {
+            self.index_for_ms(pts_ms)
+        } else {
+            self.base_index + n
+        };
         Some(Ok(Frame::new(index, pts_ms, width, height, buf)))
     }
 }
@@ -278,23 +342,36 @@ impl FrameSource for VideoSource {
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame>> {
+        if let Some(f) = self.lookahead.take() {
+            return Some(Ok(f));
+        }
         if self.ended {
             return None;
         }
+        let Some(target) = self.skip_until_ms else {
+            return self.read_one();
+        };
+        // After a seek: the frame on screen at `target` is the last one starting at or before
+        // it (1 ms absorbs timestamp rounding).
+        let mut on_screen: Option<Frame> = None;
         loop {
-            let frame = self.read_one()?;
-            match (&frame, self.skip_until_ms) {
-                // Drop the lead-in frames decoded before an exact seek target (half a frame of
-                // tolerance absorbs timestamp rounding).
-                (Ok(f), Some(target)) => {
-                    let half = self.probe.fps.map(|fps| 500.0 / fps).unwrap_or(1.0);
-                    if f.pts_ms + half <= target {
-                        continue;
-                    }
+            match self.read_one() {
+                Some(Ok(f)) if f.pts_ms <= target + 1.0 => on_screen = Some(f),
+                Some(Ok(f)) => {
                     self.skip_until_ms = None;
-                    return Some(frame);
+                    return Some(Ok(match on_screen {
+                        Some(prev) => {
+                            self.lookahead = Some(f);
+                            prev
+                        }
+                        None => f,
+                    }));
                 }
-                _ => return Some(frame),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {
+                    self.skip_until_ms = None;
+                    return on_screen.map(Ok);
+                }
             }
         }
     }
@@ -304,7 +381,12 @@ impl FrameSource for VideoSource {
             SeekTarget::TimeMs(t) => t.max(0.0),
             SeekTarget::Frame(i) => match self.probe.fps {
                 Some(f) => i as f64 * 1000.0 / f,
-                None => return Err(Error::Source(format!("{}: frame rate unknown, seek by time instead", self.info.name))),
+                None => {
+                    return Err(Error::Source(format!(
+                        "{}: frame rate unknown, seek by time instead",
+                        self.info.name
+                    )))
+                }
             },
         };
         let index = self.index_for_ms(ms);
@@ -318,16 +400,28 @@ mod tests {
 
     #[test]
     fn parses_showinfo_lines() {
-        let l = "[Parsed_showinfo_0 @ 0x55d] [info] n:   3 pts:   3072 pts_time:0.2     duration:512";
+        let l =
+            "[Parsed_showinfo_0 @ 0x55d] [info] n:   3 pts:   3072 pts_time:0.2     duration:512";
         assert_eq!(showinfo_pts(l), Some(0.2));
-        assert_eq!(showinfo_pts("[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360"), None);
-        assert_eq!(parse_rate("30000/1001").map(|r| (r * 100.0).round()), Some(2997.0));
+        assert_eq!(
+            showinfo_pts("[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360"),
+            None
+        );
+        assert_eq!(
+            parse_rate("30000/1001").map(|r| (r * 100.0).round()),
+            Some(2997.0)
+        );
         assert_eq!(parse_rate("0/0"), None);
     }
 
     #[test]
     fn rotation_swaps_display_size() {
-        let p = Probe { coded_width: 640, coded_height: 360, rotation: -90, ..Default::default() };
+        let p = Probe {
+            coded_width: 640,
+            coded_height: 360,
+            rotation: -90,
+            ..Default::default()
+        };
         assert_eq!(p.display_size(), (360, 640));
     }
 }

@@ -14,12 +14,26 @@ fn detect_jsonl(input: &str, model: &str, extra: &[&str]) -> Vec<serde_json::Val
 }
 
 fn labels(rec: &serde_json::Value) -> Vec<(String, f64)> {
-    rec["detections"].as_array().expect("detections").iter().map(|d| (d["label"].as_str().unwrap_or("").to_string(), d["score"].as_f64().unwrap_or(0.0))).collect()
+    rec["detections"]
+        .as_array()
+        .expect("detections")
+        .iter()
+        .map(|d| {
+            (
+                d["label"].as_str().unwrap_or("").to_string(),
+                d["score"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn coco_model_finds_cat_cup_and_person() {
-    for (photo, want, min_score) in [("chelsea.jpg", "cat", 0.45), ("coffee.jpg", "cup", 0.5), ("astronaut.jpg", "person", 0.5)] {
+    for (photo, want, min_score) in [
+        ("chelsea.jpg", "cat", 0.45),
+        ("coffee.jpg", "cup", 0.5),
+        ("astronaut.jpg", "person", 0.5),
+    ] {
         let recs = detect_jsonl(&image(photo), "centernet-mobilenetv3-coco", &[]);
         assert_eq!(recs.len(), 1);
         let rec = &recs[0];
@@ -29,14 +43,28 @@ fn coco_model_finds_cat_cup_and_person() {
         let best = found.first().expect("at least one detection");
         assert_eq!(best.0, want, "{photo}: {found:?}");
         assert!(best.1 >= min_score, "{photo}: {found:?}");
-        let (w, h) = (rec["width"].as_f64().unwrap_or(0.0), rec["height"].as_f64().unwrap_or(0.0));
+        let (w, h) = (
+            rec["width"].as_f64().unwrap_or(0.0),
+            rec["height"].as_f64().unwrap_or(0.0),
+        );
         for d in rec["detections"].as_array().into_iter().flatten() {
-            let b: Vec<f64> = d["box"].as_array().expect("box").iter().map(|v| v.as_f64().unwrap_or(-1.0)).collect();
-            assert!(b[0] < b[2] && b[1] < b[3] && b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w && b[3] <= h, "{photo}: box {b:?} in {w}x{h}");
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .expect("box")
+                .iter()
+                .map(|v| v.as_f64().unwrap_or(-1.0))
+                .collect();
+            assert!(
+                b[0] < b[2] && b[1] < b[3] && b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w && b[3] <= h,
+                "{photo}: box {b:?} in {w}x{h}"
+            );
             assert!(d.get("keypoints").is_none(), "COCO boxes have no keypoints");
         }
         for stage in ["preprocess", "inference", "postprocess"] {
-            assert!(rec["timing_ms"][stage].as_f64().is_some_and(|v| v >= 0.0), "timing {stage}");
+            assert!(
+                rec["timing_ms"][stage].as_f64().is_some_and(|v| v >= 0.0),
+                "timing {stage}"
+            );
         }
     }
 }
@@ -48,12 +76,23 @@ fn centerface_finds_one_face_with_five_landmarks_inside_it() {
     assert_eq!(dets.len(), 1, "{dets:?}");
     let d = &dets[0];
     assert_eq!(d["label"], "face");
-    let b: Vec<f64> = d["box"].as_array().expect("box").iter().filter_map(|v| v.as_f64()).collect();
+    let b: Vec<f64> = d["box"]
+        .as_array()
+        .expect("box")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
     let kps = d["keypoints"].as_array().expect("keypoints");
     assert_eq!(kps.len(), 5);
     for kp in kps {
-        let (x, y) = (kp[0].as_f64().unwrap_or(-1.0), kp[1].as_f64().unwrap_or(-1.0));
-        assert!(x > b[0] && x < b[2] && y > b[1] && y < b[3], "landmark {kp} outside box {b:?}");
+        let (x, y) = (
+            kp[0].as_f64().unwrap_or(-1.0),
+            kp[1].as_f64().unwrap_or(-1.0),
+        );
+        assert!(
+            x > b[0] && x < b[2] && y > b[1] && y < b[3],
+            "landmark {kp} outside box {b:?}"
+        );
     }
 }
 
@@ -68,8 +107,16 @@ fn movenet_finds_a_person_with_17_keypoints() {
 
 #[test]
 fn threshold_changes_what_is_reported() {
-    let low = detect_jsonl(&image("coffee.jpg"), "centernet-mobilenetv3-coco", &["--threshold", "0.05"]);
-    let high = detect_jsonl(&image("coffee.jpg"), "centernet-mobilenetv3-coco", &["--threshold", "0.9"]);
+    let low = detect_jsonl(
+        &image("coffee.jpg"),
+        "centernet-mobilenetv3-coco",
+        &["--threshold", "0.05"],
+    );
+    let high = detect_jsonl(
+        &image("coffee.jpg"),
+        "centernet-mobilenetv3-coco",
+        &["--threshold", "0.9"],
+    );
     let (nl, nh) = (labels(&low[0]).len(), labels(&high[0]).len());
     assert!(nl > nh, "low threshold {nl} vs high {nh}");
     assert!(labels(&low[0]).iter().all(|(_, s)| *s >= 0.05));
@@ -79,7 +126,12 @@ fn threshold_changes_what_is_reported() {
 fn annotate_draws_boxes_on_a_copy_of_the_picture() {
     let dir = tmp();
     let out = dir.path().join("annotated.png");
-    let r = run(&["detect", &image("chelsea.jpg"), "--annotate", &out.to_string_lossy()]);
+    let r = run(&[
+        "detect",
+        &image("chelsea.jpg"),
+        "--annotate",
+        &out.to_string_lossy(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let img = image::open(&out).expect("annotated png").to_rgb8();
     let src = image::open(image("chelsea.jpg")).expect("src").to_rgb8();
@@ -93,7 +145,11 @@ fn annotate_draws_boxes_on_a_copy_of_the_picture() {
 fn models_lists_the_three_built_ins() {
     let r = run(&["models"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for id in ["centerface", "centernet-mobilenetv3-coco", "movenet-multipose"] {
+    for id in [
+        "centerface",
+        "centernet-mobilenetv3-coco",
+        "movenet-multipose",
+    ] {
         assert!(r.stdout.contains(id), "{}", r.stdout);
     }
 }
@@ -105,7 +161,11 @@ fn folder_of_images_is_processed_in_name_order() {
         std::fs::copy(image(name), dir.path().join(format!("{i:02}-{name}"))).expect("copy");
     }
     std::fs::write(dir.path().join("notes.txt"), "not an image").expect("write");
-    let recs = detect_jsonl(&dir.path().to_string_lossy(), "centernet-mobilenetv3-coco", &[]);
+    let recs = detect_jsonl(
+        &dir.path().to_string_lossy(),
+        "centernet-mobilenetv3-coco",
+        &[],
+    );
     assert_eq!(recs.len(), 2);
     assert_eq!(labels(&recs[0])[0].0, "cup");
     assert_eq!(labels(&recs[1])[0].0, "cat");
@@ -118,7 +178,10 @@ fn user_model_with_classic_centernet_manifest_loads_by_path() {
     let dir = tmp();
     let onnx = dir.path().join("faces.onnx");
     std::fs::copy(repo().join("models/centerface.onnx"), &onnx).expect("copy onnx");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/centerface.json")).expect("manifest")).expect("json");
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("models/centerface.json")).expect("manifest"),
+    )
+    .expect("json");
     manifest["id"] = "my-faces".into();
     manifest["file"] = "faces.onnx".into();
     std::fs::write(dir.path().join("faces.json"), manifest.to_string()).expect("write manifest");

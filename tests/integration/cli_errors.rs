@@ -26,18 +26,34 @@ fn absurd_threshold_and_workers() {
     quick(&["detect", &image("coffee.jpg"), "--threshold", "-1"]).assert_user_error("threshold");
     quick(&["detect", &image("coffee.jpg"), "--workers", "0"]).assert_user_error("workers");
     quick(&["detect", &image("coffee.jpg"), "--every", "0"]).assert_user_error("every");
-    quick(&["detect", &image("coffee.jpg"), "--model", "centernet-mobilenetv3-coco", "--size", "640x480"]).assert_user_error("only accepts");
+    quick(&[
+        "detect",
+        &image("coffee.jpg"),
+        "--model",
+        "centernet-mobilenetv3-coco",
+        "--size",
+        "640x480",
+    ])
+    .assert_user_error("only accepts");
 }
 
 #[test]
 fn unknown_model_id() {
-    quick(&["detect", &image("coffee.jpg"), "--model", "yolo9000"]).assert_user_error("unknown model");
+    quick(&["detect", &image("coffee.jpg"), "--model", "yolo9000"])
+        .assert_user_error("unknown model");
 }
 
-fn user_model(dir: &std::path::Path, onnx_bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> String {
+fn user_model(
+    dir: &std::path::Path,
+    onnx_bytes: &[u8],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
     let onnx = dir.join("user.onnx");
     std::fs::write(&onnx, onnx_bytes).expect("write onnx");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/centerface.json")).expect("read")).expect("json");
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("models/centerface.json")).expect("read"),
+    )
+    .expect("json");
     manifest["id"] = "user".into();
     manifest["file"] = "user.onnx".into();
     manifest.as_object_mut().map(|m| m.remove("sha256"));
@@ -51,7 +67,8 @@ fn truncated_onnx() {
     let dir = tmp();
     let bytes = std::fs::read(repo().join("models/centerface.onnx")).expect("read");
     let path = user_model(dir.path(), &bytes[..bytes.len() / 3], |_| {});
-    quick(&["detect", &image("astronaut.jpg"), "--model", &path]).assert_user_error("not a readable ONNX");
+    quick(&["detect", &image("astronaut.jpg"), "--model", &path])
+        .assert_user_error("not a readable ONNX");
 }
 
 #[test]
@@ -63,9 +80,12 @@ fn onnx_whose_outputs_do_not_fit_the_manifest() {
         m["family"] = "centernet-ltrb".into();
         m["outputs"] = serde_json::json!({"heatmap": "537", "wh": "538"});
     });
-    quick(&["detect", &image("astronaut.jpg"), "--model", &path]).assert_user_error("outputs do not fit");
+    quick(&["detect", &image("astronaut.jpg"), "--model", &path])
+        .assert_user_error("outputs do not fit");
     // Name an output that does not exist.
-    let path = user_model(dir.path(), &bytes, |m| m["outputs"]["heatmap"] = "hm".into());
+    let path = user_model(dir.path(), &bytes, |m| {
+        m["outputs"]["heatmap"] = "hm".into()
+    });
     quick(&["detect", &image("astronaut.jpg"), "--model", &path]).assert_user_error("\"hm\"");
 }
 
@@ -79,5 +99,11 @@ fn manifest_checksum_mismatch() {
 
 #[test]
 fn unwritable_output() {
-    quick(&["detect", &image("coffee.jpg"), "--output", "/nonexistent-dir/out.jsonl"]).assert_user_error("cannot create");
+    quick(&[
+        "detect",
+        &image("coffee.jpg"),
+        "--output",
+        "/nonexistent-dir/out.jsonl",
+    ])
+    .assert_user_error("cannot create");
 }

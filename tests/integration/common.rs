@@ -16,7 +16,9 @@ pub fn fixture(rel: &str) -> PathBuf {
 }
 
 pub fn image(name: &str) -> String {
-    fixture(&format!("images/{name}")).to_string_lossy().into_owned()
+    fixture(&format!("images/{name}"))
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Result of one run of the binary.
@@ -29,12 +31,29 @@ pub struct Run {
 impl Run {
     /// Exit 2 with a single-line message on stderr that mentions `needle`, and no panic.
     pub fn assert_user_error(&self, needle: &str) {
-        assert_eq!(self.code, 2, "expected exit 2, got {}; stderr: {}", self.code, self.stderr);
+        assert_eq!(
+            self.code, 2,
+            "expected exit 2, got {}; stderr: {}",
+            self.code, self.stderr
+        );
         assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         let error_lines: Vec<&&str> = lines.iter().filter(|l| l.contains("error")).collect();
-        assert_eq!(error_lines.len(), 1, "expected one error line, got: {}", self.stderr);
-        assert!(self.stderr.to_lowercase().contains(&needle.to_lowercase()), "stderr should mention {needle:?}: {}", self.stderr);
+        assert_eq!(
+            error_lines.len(),
+            1,
+            "expected one error line, got: {}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "stderr should mention {needle:?}: {}",
+            self.stderr
+        );
     }
 }
 
@@ -55,12 +74,23 @@ pub fn run_with_timeout(args: &[&str], timeout: Duration) -> Run {
         if start.elapsed() > timeout {
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
-            panic!("centerscope {args:?} timed out after {timeout:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "centerscope {args:?} timed out after {timeout:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("output");
-    Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr: String::from_utf8_lossy(&stderr).into_owned() }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("output");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
 }
 
 pub fn run(args: &[&str]) -> Run {
@@ -69,8 +99,11 @@ pub fn run(args: &[&str]) -> Run {
 
 /// Parse a JSON Lines file.
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
 }
 
 /// A directory for generated media, shared by all tests of this run.
@@ -100,14 +133,22 @@ pub fn clip(name: &str, ffmpeg_args: &[&str]) -> PathBuf {
         .stdin(Stdio::null())
         .output()
         .expect("ffmpeg must be installed to run the tests (apt-get install ffmpeg)");
-    assert!(out.status.success(), "ffmpeg failed making {name}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg failed making {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::rename(&tmp, &path).expect("rename clip");
     path
 }
 
 /// A clip of the COCO fixture photos (cat, cup, person), `seconds` each at `fps`, as mp4.
 pub fn photo_clip() -> PathBuf {
-    let (a, b, c) = (image("chelsea.jpg"), image("coffee.jpg"), image("astronaut.jpg"));
+    let (a, b, c) = (
+        image("chelsea.jpg"),
+        image("coffee.jpg"),
+        image("astronaut.jpg"),
+    );
     clip(
         "photos.mp4",
         &[

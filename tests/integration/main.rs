@@ -5,6 +5,8 @@ mod common;
 
 mod cli_detect;
 mod cli_errors;
+mod gui;
+mod gui_smoke;
 mod parity;
 mod pipeline;
 mod video;

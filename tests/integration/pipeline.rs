@@ -10,17 +10,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn load(id: &str) -> Arc<Model> {
-    Registry::builtin().get(id).expect("model").load().expect("load")
+    Registry::builtin()
+        .get(id)
+        .expect("model")
+        .load()
+        .expect("load")
 }
 
 /// Run `pipeline` to the end; panics if it takes longer than `limit`.
-fn drain(mut p: Pipeline, limit: Duration) -> (Vec<Box<centerscope::FrameResult>>, Option<Error>) {
+fn drain(mut p: Pipeline, limit: Duration) -> (Vec<centerscope::FrameResult>, Option<Error>) {
     let start = std::time::Instant::now();
     let mut out = Vec::new();
     loop {
-        assert!(start.elapsed() < limit, "pipeline did not finish within {limit:?} (deadlock?)");
+        assert!(
+            start.elapsed() < limit,
+            "pipeline did not finish within {limit:?} (deadlock?)"
+        );
         match p.recv_timeout(Duration::from_millis(500)) {
-            Some(Event::Frame(r)) => out.push(r),
+            Some(Event::Frame(r)) => out.push(*r),
             Some(Event::EndOfStream) => return (out, None),
             Some(Event::Error(e)) => return (out, Some(e)),
             None => {}
@@ -36,10 +43,17 @@ fn photo_frames() -> Vec<Frame> {
 }
 
 /// The detections of a run, as text, without timings.
-fn fingerprint(results: &[Box<centerscope::FrameResult>]) -> String {
+fn fingerprint(results: &[centerscope::FrameResult]) -> String {
     results
         .iter()
-        .map(|r| format!("{} {} {}\n", r.frame.index, r.frame.pts_ms, serde_json::to_string(&r.detections).unwrap_or_default()))
+        .map(|r| {
+            format!(
+                "{} {} {}\n",
+                r.frame.index,
+                r.frame.pts_ms,
+                serde_json::to_string(&r.detections).unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -50,12 +64,22 @@ fn every_frame_mode_is_complete_ordered_and_identical_for_any_worker_count() {
     let mut prints = Vec::new();
     for workers in [1, 2, 4] {
         let src = centerscope::source::open(&clip.to_string_lossy()).expect("open clip");
-        let cfg = PipelineConfig { workers, mode: Mode::EveryFrame, ..Default::default() };
+        let cfg = PipelineConfig {
+            workers,
+            mode: Mode::EveryFrame,
+            ..Default::default()
+        };
         let p = Pipeline::start(src, model.clone(), model.default_params(), cfg).expect("start");
         let (results, err) = drain(p, Duration::from_secs(300));
         assert!(err.is_none(), "{err:?}");
         assert_eq!(results.len(), 15, "{workers} workers: every frame");
-        assert!(results.iter().enumerate().all(|(i, r)| r.frame.index == i as u64), "in order");
+        assert!(
+            results
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.frame.index == i as u64),
+            "in order"
+        );
         prints.push(fingerprint(&results));
     }
     assert_eq!(prints[0], prints[1], "1 vs 2 workers");
@@ -67,18 +91,36 @@ fn live_mode_drops_stale_frames_and_keeps_lag_bounded() {
     let model = load("movenet-multipose");
     // 60 frames paced at 30 fps; each inference is slowed by 150 ms: the pool cannot keep up.
     let src = MemorySource::new("live", photo_frames(), 60, Some(30.0));
-    let cfg = PipelineConfig { workers: 1, mode: Mode::Live, realtime: true, debug_delay: Some(Duration::from_millis(150)), ..Default::default() };
-    let p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), cfg).expect("start");
+    let cfg = PipelineConfig {
+        workers: 1,
+        mode: Mode::Live,
+        realtime: true,
+        debug_delay: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let p =
+        Pipeline::start(Box::new(src), model.clone(), model.default_params(), cfg).expect("start");
     let controls = p.controls().clone();
     let (results, err) = drain(p, Duration::from_secs(120));
     assert!(err.is_none(), "{err:?}");
     let dropped = controls.dropped();
     assert!(dropped > 0, "a slow pool must drop frames in live mode");
-    assert!(results.len() < 60, "not every frame can have been processed");
-    assert!(results.windows(2).all(|w| w[0].frame.index < w[1].frame.index), "results in order");
+    assert!(
+        results.len() < 60,
+        "not every frame can have been processed"
+    );
+    assert!(
+        results
+            .windows(2)
+            .all(|w| w[0].frame.index < w[1].frame.index),
+        "results in order"
+    );
     // Lag cannot build up: at most the frames in flight wait, never the whole backlog
     // (a queueing pipeline would reach ~60 × 150 ms = 9 s).
-    let worst_queue = results.iter().filter_map(|r| r.timings.queue).fold(0.0, f64::max);
+    let worst_queue = results
+        .iter()
+        .filter_map(|r| r.timings.queue)
+        .fold(0.0, f64::max);
     assert!(worst_queue < 3000.0, "queue wait grew to {worst_queue} ms");
     assert!(results.len() as u64 + dropped <= 60);
 }
@@ -88,8 +130,13 @@ fn model_swap_mid_stream_applies_at_a_frame_boundary() {
     let coco = load("centernet-mobilenetv3-coco");
     let faces = load("centerface");
     let src = MemorySource::new("swap", photo_frames(), 24, Some(30.0));
-    let cfg = PipelineConfig { workers: 2, mode: Mode::EveryFrame, ..Default::default() };
-    let mut p = Pipeline::start(Box::new(src), coco.clone(), coco.default_params(), cfg).expect("start");
+    let cfg = PipelineConfig {
+        workers: 2,
+        mode: Mode::EveryFrame,
+        ..Default::default()
+    };
+    let mut p =
+        Pipeline::start(Box::new(src), coco.clone(), coco.default_params(), cfg).expect("start");
     let mut results = Vec::new();
     while let Some(ev) = p.recv() {
         match ev {
@@ -106,9 +153,15 @@ fn model_swap_mid_stream_applies_at_a_frame_boundary() {
     }
     assert_eq!(results.len(), 24);
     let models: Vec<&str> = results.iter().map(|r| r.model_id.as_ref()).collect();
-    let first_face = models.iter().position(|m| *m == "centerface").expect("the swap took effect");
+    let first_face = models
+        .iter()
+        .position(|m| *m == "centerface")
+        .expect("the swap took effect");
     assert!(first_face >= 6, "frames before the swap keep the old model");
-    assert!(models[first_face..].iter().all(|m| *m == "centerface"), "no frame after the swap used the old model: {models:?}");
+    assert!(
+        models[first_face..].iter().all(|m| *m == "centerface"),
+        "no frame after the swap used the old model: {models:?}"
+    );
     for r in &results {
         let face_labels = r.detections.iter().all(|d| d.label.as_ref() == "face");
         if r.model_id.as_ref() == "centerface" {
@@ -144,17 +197,52 @@ impl FrameSource for FailingSource {
 #[test]
 fn a_failing_stage_ends_the_run_with_its_error_once() {
     let model = load("centerface");
-    let info = SourceInfo { name: "failing".into(), kind: SourceKind::Video, width: 0, height: 0, fps: None, duration_ms: None, frame_count: None, details: String::new() };
-    let src = FailingSource { info: info.clone(), frames: photo_frames(), next: 0, good: 3 };
-    let p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), PipelineConfig { workers: 2, ..Default::default() }).expect("start");
+    let info = SourceInfo {
+        name: "failing".into(),
+        kind: SourceKind::Video,
+        width: 0,
+        height: 0,
+        fps: None,
+        duration_ms: None,
+        frame_count: None,
+        details: String::new(),
+    };
+    let src = FailingSource {
+        info: info.clone(),
+        frames: photo_frames(),
+        next: 0,
+        good: 3,
+    };
+    let p = Pipeline::start(
+        Box::new(src),
+        model.clone(),
+        model.default_params(),
+        PipelineConfig {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .expect("start");
     let (results, err) = drain(p, Duration::from_secs(120));
     assert_eq!(results.len(), 3, "frames before the failure are delivered");
-    assert!(err.expect("an error").to_string().contains("corrupt frame 3"));
+    assert!(err
+        .expect("an error")
+        .to_string()
+        .contains("corrupt frame 3"));
 
     // A frame the model cannot take (empty picture) fails inside a worker.
     let empty = Frame::new(0, 0.0, 0, 0, Vec::new());
     let src = MemorySource::new("empty", vec![empty], 5, None);
-    let p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), PipelineConfig { workers: 2, ..Default::default() }).expect("start");
+    let p = Pipeline::start(
+        Box::new(src),
+        model.clone(),
+        model.default_params(),
+        PipelineConfig {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .expect("start");
     let (results, err) = drain(p, Duration::from_secs(60));
     assert!(results.is_empty());
     assert!(err.is_some());
@@ -164,20 +252,39 @@ fn a_failing_stage_ends_the_run_with_its_error_once() {
 fn dropping_a_running_pipeline_stops_and_joins_promptly() {
     let model = load("movenet-multipose");
     let src = MemorySource::new("long", photo_frames(), 100_000, Some(30.0));
-    let mut p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), PipelineConfig { workers: 2, ..Default::default() }).expect("start");
+    let mut p = Pipeline::start(
+        Box::new(src),
+        model.clone(),
+        model.default_params(),
+        PipelineConfig {
+            workers: 2,
+            ..Default::default()
+        },
+    )
+    .expect("start");
     let _ = p.recv_timeout(Duration::from_secs(30));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         drop(p);
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("drop returned (threads joined)");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("drop returned (threads joined)");
 }
 
 #[test]
 fn invalid_pipeline_settings_are_errors() {
     let model = load("centerface");
     let src = MemorySource::new("x", photo_frames(), 1, None);
-    let err = Pipeline::start(Box::new(src), model.clone(), model.default_params(), PipelineConfig { workers: 0, ..Default::default() }).err();
+    let err = Pipeline::start(
+        Box::new(src),
+        model.clone(),
+        model.default_params(),
+        PipelineConfig {
+            workers: 0,
+            ..Default::default()
+        },
+    )
+    .err();
     assert!(err.is_some_and(|e| e.to_string().contains("workers")));
 }

@@ -19,7 +19,10 @@ fn mean(f: &Frame) -> f64 {
 }
 
 fn testsrc(name: &str, size: &str, frames: u32, extra: &[&str]) -> std::path::PathBuf {
-    let spec = format!("testsrc2=size={size}:rate=10:duration={}", frames as f64 / 10.0);
+    let spec = format!(
+        "testsrc2=size={size}:rate=10:duration={}",
+        frames as f64 / 10.0
+    );
     let mut args = vec!["-f", "lavfi", "-i", &spec];
     args.extend_from_slice(extra);
     clip(name, &args)
@@ -27,24 +30,64 @@ fn testsrc(name: &str, size: &str, frames: u32, extra: &[&str]) -> std::path::Pa
 
 #[test]
 fn common_containers_decode_every_frame_with_timestamps() {
-    for (name, codec) in [("t.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p"][..]), ("t.mkv", &["-c:v", "libx264"]), ("t.webm", &["-c:v", "libvpx-vp9", "-b:v", "200k"]), ("t.avi", &["-c:v", "mpeg4"])] {
+    for (name, codec) in [
+        ("t.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p"][..]),
+        ("t.mkv", &["-c:v", "libx264"]),
+        ("t.webm", &["-c:v", "libvpx-vp9", "-b:v", "200k"]),
+        ("t.avi", &["-c:v", "mpeg4"]),
+    ] {
         let path = testsrc(name, "160x120", 12, codec);
         let frames = all_frames(&path);
         assert_eq!(frames.len(), 12, "{name}");
         for (i, f) in frames.iter().enumerate() {
             assert_eq!((f.index, f.width, f.height), (i as u64, 160, 120), "{name}");
-            assert!((f.pts_ms - i as f64 * 100.0).abs() < 1.5, "{name}: frame {i} at {} ms", f.pts_ms);
+            assert!(
+                (f.pts_ms - i as f64 * 100.0).abs() < 1.5,
+                "{name}: frame {i} at {} ms",
+                f.pts_ms
+            );
         }
-        let info = source::open(&path.to_string_lossy()).expect("open").info().clone();
-        assert!(info.fps.is_some_and(|f| (f - 10.0).abs() < 0.01), "{name} fps {:?}", info.fps);
+        let info = source::open(&path.to_string_lossy())
+            .expect("open")
+            .info()
+            .clone();
+        assert!(
+            info.fps.is_some_and(|f| (f - 10.0).abs() < 0.01),
+            "{name} fps {:?}",
+            info.fps
+        );
     }
 }
 
 #[test]
 fn display_matrix_rotation_is_applied() {
     // A red marker in the top-left corner of a landscape clip, tagged as rotated by 90°.
-    let plain = clip("marker.mp4", &["-f", "lavfi", "-i", "color=c=blue:s=320x180:r=10:d=0.5", "-vf", "drawbox=x=0:y=0:w=40:h=40:color=red:t=fill", "-c:v", "libx264", "-pix_fmt", "yuv420p"]);
-    let rotated = clip("rotated.mp4", &["-i", &plain.to_string_lossy(), "-c", "copy", "-metadata:s:v:0", "rotate=90"]);
+    let plain = clip(
+        "marker.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=320x180:r=10:d=0.5",
+            "-vf",
+            "drawbox=x=0:y=0:w=40:h=40:color=red:t=fill",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let rotated = clip(
+        "rotated.mp4",
+        &[
+            "-i",
+            &plain.to_string_lossy(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+        ],
+    );
     let frames = all_frames(&rotated);
     assert_eq!(frames.len(), 5);
     let f = &frames[0];
@@ -53,24 +96,63 @@ fn display_matrix_rotation_is_applied() {
         let i = ((y * f.width + x) * 3) as usize;
         [f.rgb[i], f.rgb[i + 1], f.rgb[i + 2]]
     };
-    // Rotating 90° clockwise moves the top-left corner to the top-right.
+    // The display matrix says 90° counter-clockwise: the top-left corner ends bottom-left.
     let red = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
-    assert!(red(px(170, 10)), "marker top-right, got {:?}", px(170, 10));
-    assert!(!red(px(10, 10)), "top-left should be blue, got {:?}", px(10, 10));
+    assert!(
+        red(px(10, 310)),
+        "marker bottom-left, got {:?}",
+        px(10, 310)
+    );
+    for (x, y) in [(10, 10), (170, 10), (170, 310)] {
+        assert!(
+            !red(px(x, y)),
+            "({x},{y}) should be blue, got {:?}",
+            px(x, y)
+        );
+    }
 }
 
 #[test]
 fn odd_size_audio_track_and_tiny_files() {
-    let odd = testsrc("odd.mp4", "642x362", 5, &["-c:v", "libx264", "-pix_fmt", "yuv444p"]);
+    let odd = testsrc(
+        "odd.mp4",
+        "642x362",
+        5,
+        &["-c:v", "libx264", "-pix_fmt", "yuv444p"],
+    );
     let f = all_frames(&odd);
     assert_eq!(f.len(), 5);
     assert_eq!((f[0].width, f[0].height), (642, 362));
 
-    let audio = clip("audio.mp4", &["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=1", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]);
+    let audio = clip(
+        "audio.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
     assert_eq!(all_frames(&audio).len(), 10);
 
     for n in [1u32, 3] {
-        let p = testsrc(&format!("n{n}.mp4"), "160x120", n, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+        let p = testsrc(
+            &format!("n{n}.mp4"),
+            "160x120",
+            n,
+            &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+        );
         assert_eq!(all_frames(&p).len(), n as usize);
     }
 }
@@ -78,18 +160,58 @@ fn odd_size_audio_track_and_tiny_files() {
 #[test]
 fn variable_frame_rate_keeps_real_timestamps() {
     // Frames 0-4 every 40 ms, then every 200 ms.
-    let vfr = clip("vfr.mkv", &["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=0.4", "-vf", "setpts='if(lt(N,5),N*0.04,0.2+(N-5)*0.2)/TB'", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let vfr = clip(
+        "vfr.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25:duration=0.4",
+            "-vf",
+            "setpts='if(lt(N,5),N*0.04,0.2+(N-5)*0.2)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
     let f = all_frames(&vfr);
     assert_eq!(f.len(), 10);
-    let want = [0.0, 40.0, 80.0, 120.0, 160.0, 200.0, 400.0, 600.0, 800.0, 1000.0];
+    let want = [
+        0.0, 40.0, 80.0, 120.0, 160.0, 200.0, 400.0, 600.0, 800.0, 1000.0,
+    ];
     for (frame, w) in f.iter().zip(want) {
-        assert!((frame.pts_ms - w).abs() < 2.0, "pts {} want {w}", frame.pts_ms);
+        assert!(
+            (frame.pts_ms - w).abs() < 2.0,
+            "pts {} want {w}",
+            frame.pts_ms
+        );
     }
 }
 
 /// A clip whose frame n is uniformly grey with level 8n, keyframes every 10 frames.
 fn counter_clip() -> std::path::PathBuf {
-    clip("counter.mp4", &["-f", "lavfi", "-i", "color=c=black:s=64x64:r=10:d=3", "-vf", "geq=lum='8*N':cb=128:cr=128", "-c:v", "libx264", "-qp", "0", "-g", "10", "-pix_fmt", "yuv420p"])
+    clip(
+        "counter.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:r=10:d=3",
+            "-vf",
+            "geq=lum='8*N':cb=128:cr=128",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
 }
 
 #[test]
@@ -102,12 +224,23 @@ fn seeking_is_exact_by_frame_and_time() {
         src.seek(SeekTarget::Frame(target)).expect("seek");
         let f = src.next_frame().expect("a frame").expect("ok");
         assert_eq!(f.index, target, "index after seek");
-        assert!((mean(&f) - mean(&seq[target as usize])).abs() < 0.5, "frame {target}: picture differs ({} vs {})", mean(&f), mean(&seq[target as usize]));
-        assert!((f.pts_ms - target as f64 * 100.0).abs() < 1.5, "pts {}", f.pts_ms);
-        let next = src.next_frame().expect("next").expect("ok");
-        if target < 29 {
-            assert_eq!(next.index, target + 1);
-        }
+        assert!(
+            (mean(&f) - mean(&seq[target as usize])).abs() < 0.5,
+            "frame {target}: picture differs ({} vs {})",
+            mean(&f),
+            mean(&seq[target as usize])
+        );
+        assert!(
+            (f.pts_ms - target as f64 * 100.0).abs() < 1.5,
+            "pts {}",
+            f.pts_ms
+        );
+        let next = src.next_frame().map(|r| r.expect("ok").index);
+        assert_eq!(
+            next,
+            (target < 29).then_some(target + 1),
+            "frame after {target}"
+        );
     }
     src.seek(SeekTarget::TimeMs(1530.0)).expect("seek time");
     let f = src.next_frame().expect("frame").expect("ok");
@@ -119,23 +252,53 @@ fn detect_on_video_writes_one_line_per_frame_in_order() {
     let clip = photo_clip();
     let dir = tmp();
     let out = dir.path().join("v.jsonl");
-    let r = run(&["detect", &clip.to_string_lossy(), "--output", &out.to_string_lossy()]);
+    let r = run(&[
+        "detect",
+        &clip.to_string_lossy(),
+        "--output",
+        &out.to_string_lossy(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let recs = read_jsonl(&out);
     assert_eq!(recs.len(), 15);
     for (i, rec) in recs.iter().enumerate() {
         assert_eq!(rec["frame"], i as u64);
-        assert_eq!((rec["width"].as_u64(), rec["height"].as_u64()), (Some(640), Some(360)));
+        assert_eq!(
+            (rec["width"].as_u64(), rec["height"].as_u64()),
+            (Some(640), Some(360))
+        );
         assert!((rec["pts_ms"].as_f64().unwrap_or(-1.0) - i as f64 * 200.0).abs() < 1.5);
     }
-    let top = |i: usize| recs[i]["detections"][0]["label"].as_str().unwrap_or("").to_string();
-    assert_eq!((top(2).as_str(), top(7).as_str(), top(12).as_str()), ("cat", "cup", "person"));
+    let top = |i: usize| {
+        recs[i]["detections"][0]["label"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        (top(2).as_str(), top(7).as_str(), top(12).as_str()),
+        ("cat", "cup", "person")
+    );
 
     // --every, --start and --duration select frames by index and time.
     let out2 = dir.path().join("v2.jsonl");
-    let r = run(&["detect", &clip.to_string_lossy(), "--output", &out2.to_string_lossy(), "--every", "2", "--start", "1", "--duration", "1"]);
+    let r = run(&[
+        "detect",
+        &clip.to_string_lossy(),
+        "--output",
+        &out2.to_string_lossy(),
+        "--every",
+        "2",
+        "--start",
+        "1",
+        "--duration",
+        "1",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let frames: Vec<u64> = read_jsonl(&out2).iter().filter_map(|r| r["frame"].as_u64()).collect();
+    let frames: Vec<u64> = read_jsonl(&out2)
+        .iter()
+        .filter_map(|r| r["frame"].as_u64())
+        .collect();
     assert_eq!(frames, vec![6, 8, 10]);
 }
 
@@ -163,7 +326,8 @@ fn bad_video_inputs_fail_cleanly() {
 
 #[test]
 fn camera_listing_works_without_devices() {
-    let cams = centerscope::source::camera::list_cameras().expect("listing cameras never fails here");
+    let cams =
+        centerscope::source::camera::list_cameras().expect("listing cameras never fails here");
     let r = run(&["sources"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     if cams.is_empty() {
