@@ -87,6 +87,13 @@ fn fit(src_w: usize, src_h: usize, s: f64, net_w: usize, net_h: usize) -> (usize
     (w, h)
 }
 
+/// Round to the nearest 8-bit value. `f32::round` is a library call on baseline x86-64 (no
+/// SSE4.1); clamping first makes a truncating conversion exact and vectorisable.
+#[inline]
+fn round_u8(v: f32) -> f32 {
+    (v.clamp(0.0, 255.0) + 0.5) as u8 as f32
+}
+
 /// Filter taps of one output coordinate: `weights[start..start+len]` apply to source
 /// coordinates `first..first+len`.
 #[derive(Clone, Debug, Default)]
@@ -135,8 +142,20 @@ pub struct Preprocessor {
     key: (usize, usize, usize, usize),
     horizontal: Taps,
     vertical: Taps,
-    /// Horizontally resized rows, `src_h × content_w × 3`.
+    /// One vertically filtered source-width row.
     rows: Vec<f32>,
+    /// That row filtered horizontally: one output row.
+    line: Vec<f32>,
+}
+
+/// Channel order, normalisation and layout of the network input.
+struct Norm {
+    chan_order: [usize; 3],
+    mean: [f32; 3],
+    inv_std: [f32; 3],
+    layout: Layout,
+    net_w: usize,
+    net_h: usize,
 }
 
 /// Where to write the network input.
@@ -171,92 +190,104 @@ impl Preprocessor {
             self.vertical = Taps::bilinear(src_h, ch);
             self.key = key;
         }
-        self.resize_rows(rgb, src_w, src_h, cw);
 
         let chan_order: [usize; 3] = match spec.channels {
             Channels::Rgb => [0, 1, 2],
             Channels::Bgr => [2, 1, 0],
         };
         let inv_std = spec.std.map(|s| 1.0 / s);
-        let mean = spec.mean;
-        let plane = net_w * net_h;
-        // Network channel k takes source channel chan_order[k].
-        let store = |dst: &mut dyn FnMut(usize, f32), x: usize, y: usize, px: [f32; 3]| {
-            for k in 0..3 {
-                let v = (px[chan_order[k]] - mean[k]) * inv_std[k];
-                let idx = match spec.layout {
-                    Layout::Nchw => k * plane + y * net_w + x,
-                    Layout::Nhwc => (y * net_w + x) * 3 + k,
-                };
-                dst(idx, v);
-            }
-        };
-        let v = &self.vertical;
-        let rows = &self.rows;
-        let row_len = cw * 3;
-        let pixel_at = |x: usize, y: usize| -> [f32; 3] {
-            if x >= cw || y >= ch {
-                return [0.0; 3];
-            }
-            let (first, start, len) = (v.first[y] as usize, v.start[y] as usize, v.len[y] as usize);
-            let mut acc = [0.0f32; 3];
-            for t in 0..len {
-                let w = v.weights[start + t];
-                let r = &rows[(first + t) * row_len + x * 3..][..3];
-                acc[0] += r[0] * w;
-                acc[1] += r[1] * w;
-                acc[2] += r[2] * w;
-            }
-            // Round like an 8-bit resized image, which is what the reference pipelines fed.
-            acc.map(|a| a.round().clamp(0.0, 255.0))
+        let norm = Norm {
+            chan_order,
+            mean: spec.mean,
+            inv_std,
+            layout: spec.layout,
+            net_w,
+            net_h,
         };
         match out {
-            InputBuffer::F32(buf) => {
-                let mut put = |i: usize, val: f32| buf[i] = val;
-                for y in 0..net_h {
-                    for x in 0..net_w {
-                        let px = pixel_at(x, y);
-                        store(&mut put, x, y, px);
-                    }
-                }
-            }
+            InputBuffer::F32(buf) => self.write_rows(rgb, src_w, buf, &norm, cw, ch, |v| v),
             InputBuffer::I32(buf) => {
-                let mut put = |i: usize, val: f32| buf[i] = val.round() as i32;
-                for y in 0..net_h {
-                    for x in 0..net_w {
-                        let px = pixel_at(x, y);
-                        store(&mut put, x, y, px);
-                    }
-                }
+                self.write_rows(rgb, src_w, buf, &norm, cw, ch, |v| v.round() as i32)
             }
         }
         place
     }
 
-    fn resize_rows(&mut self, rgb: &[u8], src_w: usize, src_h: usize, cw: usize) {
-        let h = &self.horizontal;
-        self.rows.resize(src_h * cw * 3, 0.0);
-        let identity = cw == src_w;
-        for (y, out_row) in self.rows.chunks_exact_mut(cw * 3).enumerate() {
-            let src_row = &rgb[y * src_w * 3..(y + 1) * src_w * 3];
-            if identity {
-                for (o, s) in out_row.iter_mut().zip(src_row) {
-                    *o = *s as f32;
-                }
-                continue;
-            }
-            for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
+    /// Vertical filter first (a contiguous multiply-add over whole source rows, which the
+    /// compiler vectorises), then the horizontal taps on that one row, then rounding like an
+    /// 8-bit resized image (what the reference pipelines fed), normalisation and layout. Only
+    /// one source-width row of floats is kept, so nothing frame-sized is allocated.
+    #[allow(clippy::too_many_arguments)]
+    fn write_rows<T: Copy>(
+        &mut self,
+        rgb: &[u8],
+        src_w: usize,
+        out: &mut [T],
+        n: &Norm,
+        cw: usize,
+        ch: usize,
+        conv: impl Fn(f32) -> T,
+    ) {
+        let src_len = src_w * 3;
+        let plane = n.net_w * n.net_h;
+        let pad = [0, 1, 2].map(|k| conv((0.0 - n.mean[k]) * n.inv_std[k]));
+        self.rows.resize(src_len, 0.0);
+        self.line.resize(cw * 3, 0.0);
+        for y in 0..n.net_h {
+            let has_content = y < ch;
+            if has_content {
+                let v = &self.vertical;
                 let (first, start, len) =
-                    (h.first[x] as usize, h.start[x] as usize, h.len[x] as usize);
-                let mut acc = [0.0f32; 3];
+                    (v.first[y] as usize, v.start[y] as usize, v.len[y] as usize);
+                self.rows.fill(0.0);
                 for t in 0..len {
-                    let w = h.weights[start + t];
-                    let s = &src_row[(first + t) * 3..][..3];
-                    acc[0] += s[0] as f32 * w;
-                    acc[1] += s[1] as f32 * w;
-                    acc[2] += s[2] as f32 * w;
+                    let w = v.weights[start + t];
+                    let src = &rgb[(first + t) * src_len..][..src_len];
+                    for (acc, s) in self.rows.iter_mut().zip(src) {
+                        *acc += *s as f32 * w;
+                    }
                 }
-                out_px.copy_from_slice(&acc);
+                let h = &self.horizontal;
+                for (x, px) in self.line.chunks_exact_mut(3).enumerate() {
+                    let (first, start, len) =
+                        (h.first[x] as usize, h.start[x] as usize, h.len[x] as usize);
+                    let taps = &h.weights[start..start + len];
+                    let src = &self.rows[first * 3..(first + len) * 3];
+                    let mut acc = [0.0f32; 3];
+                    for (w, s) in taps.iter().zip(src.chunks_exact(3)) {
+                        acc[0] += s[0] * w;
+                        acc[1] += s[1] * w;
+                        acc[2] += s[2] * w;
+                    }
+                    px.copy_from_slice(&acc);
+                }
+            }
+            let content = if has_content { cw } else { 0 };
+            // Normalise each pixel once, then store it in the model's layout.
+            let line = &self.line;
+            let norm_px = |x: usize| -> [T; 3] {
+                let px = &line[x * 3..x * 3 + 3];
+                [0, 1, 2].map(|k| conv((round_u8(px[n.chan_order[k]]) - n.mean[k]) * n.inv_std[k]))
+            };
+            match n.layout {
+                Layout::Nhwc => {
+                    let row = &mut out[y * n.net_w * 3..][..n.net_w * 3];
+                    let (body, rest) = row.split_at_mut(content * 3);
+                    for (x, px) in body.chunks_exact_mut(3).enumerate() {
+                        px.copy_from_slice(&norm_px(x));
+                    }
+                    for px in rest.chunks_exact_mut(3) {
+                        px.copy_from_slice(&pad);
+                    }
+                }
+                Layout::Nchw => {
+                    for x in 0..n.net_w {
+                        let v = if x < content { norm_px(x) } else { pad };
+                        for k in 0..3 {
+                            out[k * plane + y * n.net_w + x] = v[k];
+                        }
+                    }
+                }
             }
         }
     }

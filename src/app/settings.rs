@@ -21,6 +21,8 @@ pub struct Settings {
     pub show_stats: bool,
     pub show_side_panel: bool,
     pub workers: usize,
+    /// Threads per inference for tract's matrix products.
+    pub matmul_threads: usize,
     pub looping: bool,
 }
 
@@ -37,6 +39,7 @@ impl Default for Settings {
             show_stats: true,
             show_side_panel: true,
             workers: crate::pipeline::default_workers(),
+            matmul_threads: 1,
             looping: false,
         }
     }
@@ -49,6 +52,7 @@ impl Settings {
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         s.workers = s.workers.clamp(1, 64);
+        s.matmul_threads = s.matmul_threads.clamp(1, 64);
         s.recent.truncate(MAX_RECENT);
         s
     }

@@ -269,6 +269,7 @@ impl CenterscopeApp {
             on_event: ctx
                 .map(|c| Arc::new(move || c.request_repaint()) as Arc<dyn Fn() + Send + Sync>),
             debug_delay: self.debug_delay,
+            matmul_threads: self.settings.matmul_threads,
             ..Default::default()
         };
         self.playing = None; // stop the previous pipeline first

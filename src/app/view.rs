@@ -340,14 +340,24 @@ impl CenterscopeApp {
                 self.input_size_changed();
             }
         }
+        let mut restart = false;
         ui.horizontal(|ui| {
-            let mut w = self.settings.workers;
+            // Restarting the pipeline is not free: apply when the value is let go, not on every
+            // step of a drag.
+            let settled = |r: &egui::Response| r.drag_stopped() || (r.changed() && !r.dragged());
             ui.label("workers");
-            if ui.add(egui::DragValue::new(&mut w).range(1..=32)).changed() {
-                self.settings.workers = w;
-                self.restart_at_current();
-            }
+            let a = ui
+                .add(egui::DragValue::new(&mut self.settings.workers).range(1..=32))
+                .on_hover_text("Frames processed in parallel: more throughput");
+            ui.label("threads/frame");
+            let b = ui
+                .add(egui::DragValue::new(&mut self.settings.matmul_threads).range(1..=16))
+                .on_hover_text("Threads inside one inference: lower latency per frame");
+            restart = settled(&a) || settled(&b);
         });
+        if restart {
+            self.restart_at_current();
+        }
         ui.separator();
         self.latency_plot(ui);
     }

@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -27,6 +28,9 @@ pub struct BenchArgs {
     /// Worker threads for the throughput run.
     #[arg(long, value_parser = parse_workers, allow_negative_numbers = true)]
     pub workers: Option<usize>,
+    /// Threads for matrix products inside one inference (latency and throughput runs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub matmul_threads: u64,
     /// Timed frames per measurement (after 3 warm-up frames).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100000))]
     pub frames: u64,
@@ -49,6 +53,7 @@ pub struct BenchReport {
     pub source: [u32; 2],
     pub frames: u64,
     pub workers: usize,
+    pub matmul_threads: usize,
     pub load_ms: f64,
     pub stages: BTreeMap<&'static str, Percentiles>,
     /// Pipeline throughput with `workers` workers.
@@ -107,8 +112,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         // Latency: one worker, frames back to back.
         let params = model.default_params();
         let mut samples = StageSamples::default();
+        let mt = args.matmul_threads as usize;
+        let executor = (mt > 1).then(|| Executor::multithread(mt));
         for (i, f) in frames.iter().enumerate() {
-            let (_, t) = session.detect(f, &params)?;
+            let (_, t) = match &executor {
+                Some(e) => multithread_tract_scope(e.clone(), || session.detect(f, &params))?,
+                None => session.detect(f, &params)?,
+            };
             if i >= WARMUP {
                 samples.push(&t);
             }
@@ -120,11 +130,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
 
         // Throughput: the real pipeline, 1 worker as the reference, then `workers`.
-        let fps_1 = throughput(&model, &frames, 1, args.size, args.frames)?;
-        let fps = if workers == 1 {
+        let fps_1 = throughput(&model, &frames, 1, 1, args.size, args.frames)?;
+        let fps = if workers == 1 && mt == 1 {
             fps_1
         } else {
-            throughput(&model, &frames, workers, args.size, args.frames)?
+            throughput(&model, &frames, workers, mt, args.size, args.frames)?
         };
         let macs = model.manifest.macs.map(|m| {
             let [dh, dw] = model.manifest.input.size;
@@ -139,6 +149,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             source: [frames[0].width, frames[0].height],
             frames: args.frames,
             workers,
+            matmul_threads: mt,
             load_ms,
             stages,
             fps,
@@ -180,6 +191,7 @@ fn throughput(
     model: &std::sync::Arc<crate::model::Model>,
     frames: &[Frame],
     workers: usize,
+    matmul_threads: usize,
     size: Option<[usize; 2]>,
     n: u64,
 ) -> Result<f64> {
@@ -188,6 +200,7 @@ fn throughput(
     let config = PipelineConfig {
         workers,
         mode: Mode::EveryFrame,
+        matmul_threads,
         ..Default::default()
     };
     let mut pipeline = Pipeline::start(

@@ -199,12 +199,6 @@ impl Model {
     }
 }
 
-fn tensor_from<T: Datum>(shape: &[usize], data: Vec<T>, m: &Manifest) -> Result<Tensor> {
-    tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), data)
-        .map(|a| a.into_tensor())
-        .map_err(|e| model_err(m, e))
-}
-
 fn poisoned(m: &Manifest) -> Error {
     Error::model(
         &m.id,
@@ -286,10 +280,12 @@ impl Session {
             Layout::Nhwc => [1, h, w, 3],
         };
         let (src_w, src_h) = (frame.width as usize, frame.height as usize);
-        let len = h * w * 3;
+        // Written in place: the tensor is the only network-sized buffer.
         let (tensor, place) = match m.input.dtype {
             InputType::F32 => {
-                let mut buf = vec![0f32; len];
+                let mut t = Tensor::zero::<f32>(&shape).map_err(|e| model_err(m, e))?;
+                let mut view = t.try_as_plain_ram_mut().map_err(|e| model_err(m, e))?;
+                let buf = view.as_slice_mut::<f32>().map_err(|e| model_err(m, e))?;
                 let p = self.pre.run(
                     &frame.rgb,
                     src_w,
@@ -297,12 +293,14 @@ impl Session {
                     &m.input,
                     w,
                     h,
-                    InputBuffer::F32(&mut buf),
+                    InputBuffer::F32(buf),
                 );
-                (tensor_from(&shape, buf, m)?, p)
+                (t, p)
             }
             InputType::I32 => {
-                let mut buf = vec![0i32; len];
+                let mut t = Tensor::zero::<i32>(&shape).map_err(|e| model_err(m, e))?;
+                let mut view = t.try_as_plain_ram_mut().map_err(|e| model_err(m, e))?;
+                let buf = view.as_slice_mut::<i32>().map_err(|e| model_err(m, e))?;
                 let p = self.pre.run(
                     &frame.rgb,
                     src_w,
@@ -310,9 +308,9 @@ impl Session {
                     &m.input,
                     w,
                     h,
-                    InputBuffer::I32(&mut buf),
+                    InputBuffer::I32(buf),
                 );
-                (tensor_from(&shape, buf, m)?, p)
+                (t, p)
             }
         };
         let t1 = Instant::now();

@@ -61,6 +61,9 @@ pub struct PipelineConfig {
     pub looping: bool,
     /// Called whenever a result is ready (the GUI passes `request_repaint`).
     pub on_event: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Threads for tract's matrix products inside one inference (1 = single-threaded).
+    /// More workers raise throughput; more matmul threads lower one frame's latency.
+    pub matmul_threads: usize,
     /// Test hook: extra sleep per frame inside the worker, to simulate a slow model.
     pub debug_delay: Option<Duration>,
 }
@@ -76,6 +79,7 @@ impl Default for PipelineConfig {
             speed: 1.0,
             looping: false,
             on_event: None,
+            matmul_threads: 1,
             debug_delay: None,
         }
     }
@@ -212,6 +216,12 @@ impl Pipeline {
             return Err(Error::InvalidArgument(format!(
                 "workers must be between 1 and 256 (got {})",
                 config.workers
+            )));
+        }
+        if config.matmul_threads == 0 || config.matmul_threads > 64 {
+            return Err(Error::InvalidArgument(format!(
+                "matmul threads must be between 1 and 64 (got {})",
+                config.matmul_threads
             )));
         }
         if config.every == 0 {
@@ -540,6 +550,10 @@ fn dispatch_loop(
     stop: &Receiver<()>,
 ) {
     let mut seq = 0u64;
+    // One matmul pool per pipeline, shared by its workers.
+    let executor = (config.matmul_threads > 1).then(|| {
+        tract_linalg::multithread::Executor::multithread_with_name(config.matmul_threads, "matmul")
+    });
     let wake = || {
         if let Some(f) = &config.on_event {
             f()
@@ -586,11 +600,12 @@ fn dispatch_loop(
         ) else {
             return;
         };
-        let (results, sessions, wake_fn, delay) = (
+        let (results, sessions, wake_fn, delay, executor) = (
             results.clone(),
             sessions.clone(),
             config.on_event.clone(),
             config.debug_delay,
+            executor.clone(),
         );
         let this_seq = seq;
         seq += 1;
@@ -598,7 +613,11 @@ fn dispatch_loop(
             let started = Instant::now();
             let queue_ms = (started - job.captured).as_secs_f64() * 1e3;
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_job(&sessions, &model, &params, size, &job.frame, delay)
+                let run = || run_job(&sessions, &model, &params, size, &job.frame, delay);
+                match &executor {
+                    Some(e) => tract_linalg::multithread::multithread_tract_scope(e.clone(), run),
+                    None => run(),
+                }
             }))
             .unwrap_or_else(|_| {
                 Err(Error::model(
