@@ -80,6 +80,8 @@ pub struct CenterscopeApp {
     /// Test hook: slow every inference down by this much.
     pub debug_delay: Option<Duration>,
     pub seek_drag: Option<f64>,
+    /// A seek was asked for and its frame has not arrived yet.
+    pub seeking: bool,
     /// Used by pipeline threads to wake the UI.
     pub repaint_ctx: Option<egui::Context>,
 }
@@ -120,6 +122,7 @@ impl CenterscopeApp {
             debug_delay: None,
             seek_drag: None,
             repaint_ctx: None,
+            seeking: false,
         };
         for w in app.registry.warnings.clone() {
             app.toasts.error(w);
@@ -362,6 +365,7 @@ impl CenterscopeApp {
             p.pipeline
                 .controls()
                 .seek(crate::source::SeekTarget::Frame(i.saturating_sub(1)));
+            self.seeking = true;
         }
     }
 
@@ -371,6 +375,7 @@ impl CenterscopeApp {
             p.pipeline
                 .controls()
                 .seek(crate::source::SeekTarget::TimeMs(ms));
+            self.seeking = true;
         }
     }
 
@@ -463,6 +468,7 @@ impl CenterscopeApp {
                 }
             }
             self.shown = Some(r);
+            self.seeking = false;
         }
         if let Some(e) = error {
             // The source is finished; keep the last picture on screen.

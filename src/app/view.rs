@@ -499,6 +499,10 @@ impl CenterscopeApp {
             if let Some(shown) = &self.shown {
                 ui.label(format!("frame {}", shown.frame.index));
             }
+            if self.seeking {
+                ui.spinner();
+                ui.label("seeking…");
+            }
         });
         match action {
             Some(Action::TogglePause) => self.toggle_pause(),

@@ -151,10 +151,10 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let summary: Vec<String> = samples
         .summary()
         .iter()
-        .map(|(n, p)| format!("{n} {:.1}", p.median_ms))
+        .map(|(n, p)| format!("{n} {:.1}/{:.1}", p.median_ms, p.p95_ms))
         .collect();
     eprintln!(
-        "{}: {frames} frame(s) with {} in {secs:.2}s ({:.1} fps{}); median ms: {}",
+        "{}: {frames} frame(s) with {} in {secs:.2}s ({:.1} fps{}); ms p50/p95: {}",
         info.name,
         model.id,
         frames as f64 / secs.max(1e-9),

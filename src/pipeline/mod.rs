@@ -27,7 +27,7 @@ use crate::model::{Model, Session};
 use crate::source::{FrameSource, SeekTarget, SourceInfo};
 use crate::{Error, Frame, FrameResult, Result};
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,12 +38,39 @@ pub enum Mode {
     Live,
 }
 
-/// Physical cores (rayon's default counts logical ones; SMT siblings do not speed up tract).
+/// Physical cores: tract gains nothing from SMT siblings sharing one core's vector units, so
+/// the default pool has one worker per core (Linux: distinct core ids in sysfs; elsewhere the
+/// logical CPU count).
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
+    let logical = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .max(1)
+        .max(1);
+    physical_cores().unwrap_or(logical).clamp(1, logical)
+}
+
+fn physical_cores() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu").ok()?;
+    let mut cores = std::collections::HashSet::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name
+            .strip_prefix("cpu")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        {
+            continue;
+        }
+        let topo = entry.path().join("topology");
+        let read = |f: &str| {
+            std::fs::read_to_string(topo.join(f))
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        if let (Some(pkg), Some(core)) = (read("physical_package_id"), read("core_id")) {
+            cores.insert((pkg, core));
+        }
+    }
+    (!cores.is_empty()).then_some(cores.len())
 }
 
 #[derive(Clone)]
@@ -201,9 +228,101 @@ pub struct Pipeline {
     finished: bool,
     stop: Option<Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// One message per worker loop that has finished.
+    workers_done: Receiver<()>,
+    workers: usize,
+    _pool: rayon::ThreadPool,
 }
 
-type SessionCache = Vec<Mutex<HashMap<usize, Session>>>;
+/// One frame for a worker, with the model and settings it was dispatched under.
+struct WorkItem {
+    seq: u64,
+    job: Job,
+    model: Arc<Model>,
+    params: Arc<DecodeParams>,
+    size: Option<[usize; 2]>,
+}
+
+/// A worker loop: owns its tract session, takes frames until the work channel closes.
+struct Worker {
+    work: Receiver<WorkItem>,
+    results: Sender<Msg>,
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+    delay: Option<Duration>,
+    executor: Option<tract_linalg::multithread::Executor>,
+    done: Sender<()>,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut session: Option<Session> = None;
+        while let Ok(item) = self.work.recv() {
+            let started = Instant::now();
+            let queue_ms = (started - item.job.captured).as_secs_f64() * 1e3;
+            let model = item.model.clone();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut run = || self.detect(&mut session, &item);
+                match &self.executor {
+                    Some(e) => tract_linalg::multithread::multithread_tract_scope(e.clone(), run),
+                    None => run(),
+                }
+            }))
+            .unwrap_or_else(|_| {
+                session = None; // its state may be half-updated
+                Err(Error::model(
+                    model.id.as_ref(),
+                    "the detector panicked on this frame",
+                ))
+            });
+            let WorkItem { seq, job, .. } = item;
+            let body = outcome.map(|(detections, mut timings)| {
+                timings.decode = job.decode_ms;
+                timings.queue = Some(queue_ms);
+                timings.end_to_end = Some(job.captured.elapsed().as_secs_f64() * 1e3);
+                Box::new(FrameResult {
+                    frame: job.frame,
+                    model_id: model.id.clone(),
+                    detections,
+                    timings,
+                })
+            });
+            let _ = self.results.send(Msg {
+                seq,
+                epoch: job.epoch,
+                body: MsgBody::Frame(body),
+            });
+            if let Some(f) = &self.wake {
+                f()
+            }
+        }
+        let _ = self.done.send(());
+    }
+
+    fn detect(
+        &self,
+        session: &mut Option<Session>,
+        item: &WorkItem,
+    ) -> Result<(Vec<crate::Detection>, crate::StageTimings)> {
+        // A swapped model gets a fresh session; the old one's buffers go with it.
+        if session
+            .as_ref()
+            .is_none_or(|s| !Arc::ptr_eq(s.model(), &item.model))
+        {
+            *session = Some(item.model.session());
+        }
+        let Some(s) = session.as_mut() else {
+            unreachable!("session set above")
+        };
+        if s.input_size_override() != item.size {
+            s.set_input_size(item.size)?;
+        }
+        let out = s.detect(&item.job.frame, &item.params);
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
+        out
+    }
+}
 
 impl Pipeline {
     pub fn start(
@@ -254,17 +373,37 @@ impl Pipeline {
         for _ in 0..in_flight {
             let _ = token_tx.send(());
         }
+        // The worker pool runs one long-lived loop per worker, fed through a channel, rather
+        // than one rayon job per frame: a worker waiting inside tract's matmul pool could
+        // otherwise pick up a second frame on the same thread and re-enter tract's per-thread
+        // state.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.workers)
             .thread_name(|i| format!("detect-worker-{i}"))
             .build()
             .map_err(|e| Error::Other(format!("cannot start worker pool: {e}")))?;
-        let sessions: Arc<SessionCache> = Arc::new(
-            (0..config.workers)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-        );
+        let (work_tx, work_rx) = crossbeam_channel::bounded::<WorkItem>(config.workers);
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(config.workers);
+        let executor = (config.matmul_threads > 1).then(|| {
+            tract_linalg::multithread::Executor::multithread_with_name(
+                config.matmul_threads,
+                "matmul",
+            )
+        });
+        for _ in 0..config.workers {
+            let worker = Worker {
+                work: work_rx.clone(),
+                results: result_tx.clone(),
+                wake: config.on_event.clone(),
+                delay: config.debug_delay,
+                executor: executor.clone(),
+                done: done_tx.clone(),
+            };
+            pool.spawn(move || worker.run());
+        }
+        drop((work_rx, done_tx));
 
+        let config_workers = config.workers;
         let source_thread = {
             let (controls, stop_rx, config) = (controls.clone(), stop_rx.clone(), config.clone());
             let frame_rx_drain = frame_rx.clone();
@@ -288,8 +427,7 @@ impl Pipeline {
                 .name("pipeline-dispatch".into())
                 .spawn(move || {
                     dispatch_loop(
-                        pool, sessions, &controls, &config, &frame_rx, &token_rx, &result_tx,
-                        &stop_rx,
+                        &controls, &frame_rx, &token_rx, &work_tx, &result_tx, &config, &stop_rx,
                     )
                 })
                 .map_err(|e| Error::io("cannot start dispatch thread", e))?
@@ -304,6 +442,9 @@ impl Pipeline {
             finished: false,
             stop: Some(stop_tx),
             threads: vec![source_thread, dispatch_thread],
+            workers_done: done_rx,
+            workers: config_workers,
+            _pool: pool,
         })
     }
 
@@ -399,6 +540,18 @@ impl Drop for Pipeline {
         while self.results.try_recv().is_ok() {}
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        // The dispatcher is gone, so the work channel is closed: wait for every worker loop to
+        // finish its frame and return.
+        for _ in 0..self.workers {
+            while self.results.try_recv().is_ok() {}
+            if self
+                .workers_done
+                .recv_timeout(Duration::from_secs(30))
+                .is_err()
+            {
+                break;
+            }
         }
     }
 }
@@ -538,22 +691,16 @@ fn source_loop(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn dispatch_loop(
-    pool: rayon::ThreadPool,
-    sessions: Arc<SessionCache>,
     controls: &Controls,
-    config: &PipelineConfig,
     frames: &Receiver<SourceItem>,
     tokens: &Receiver<()>,
+    work: &Sender<WorkItem>,
     results: &Sender<Msg>,
+    config: &PipelineConfig,
     stop: &Receiver<()>,
 ) {
     let mut seq = 0u64;
-    // One matmul pool per pipeline, shared by its workers.
-    let executor = (config.matmul_threads > 1).then(|| {
-        tract_linalg::multithread::Executor::multithread_with_name(config.matmul_threads, "matmul")
-    });
     let wake = || {
         if let Some(f) = &config.on_event {
             f()
@@ -593,6 +740,7 @@ fn dispatch_loop(
                 continue;
             }
         };
+        // Model and settings are read once per frame: a swap lands between frames.
         let (Some(model), Some(params), Some(size)) = (
             controls.model(),
             controls.params.lock().ok().map(|p| p.clone()),
@@ -600,83 +748,17 @@ fn dispatch_loop(
         ) else {
             return;
         };
-        let (results, sessions, wake_fn, delay, executor) = (
-            results.clone(),
-            sessions.clone(),
-            config.on_event.clone(),
-            config.debug_delay,
-            executor.clone(),
-        );
-        let this_seq = seq;
+        let item = WorkItem {
+            seq,
+            job,
+            model,
+            params,
+            size,
+        };
         seq += 1;
-        pool.spawn(move || {
-            let started = Instant::now();
-            let queue_ms = (started - job.captured).as_secs_f64() * 1e3;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let run = || run_job(&sessions, &model, &params, size, &job.frame, delay);
-                match &executor {
-                    Some(e) => tract_linalg::multithread::multithread_tract_scope(e.clone(), run),
-                    None => run(),
-                }
-            }))
-            .unwrap_or_else(|_| {
-                Err(Error::model(
-                    model.id.as_ref(),
-                    "the detector panicked on this frame",
-                ))
-            });
-            let body = outcome.map(|(detections, mut timings)| {
-                timings.decode = job.decode_ms;
-                timings.queue = Some(queue_ms);
-                timings.end_to_end = Some(job.captured.elapsed().as_secs_f64() * 1e3);
-                Box::new(FrameResult {
-                    frame: job.frame,
-                    model_id: model.id.clone(),
-                    detections,
-                    timings,
-                })
-            });
-            let _ = results.send(Msg {
-                seq: this_seq,
-                epoch: job.epoch,
-                body: MsgBody::Frame(body),
-            });
-            if let Some(f) = wake_fn {
-                f()
-            }
-        });
+        select! {
+            send(work, item) -> r => if r.is_err() { return },
+            recv(stop) -> _ => return,
+        }
     }
-}
-
-fn run_job(
-    sessions: &SessionCache,
-    model: &Arc<Model>,
-    params: &DecodeParams,
-    size: Option<[usize; 2]>,
-    frame: &Frame,
-    delay: Option<Duration>,
-) -> Result<(Vec<crate::Detection>, crate::StageTimings)> {
-    let idx = rayon::current_thread_index()
-        .unwrap_or(0)
-        .min(sessions.len() - 1);
-    let mut cache = sessions[idx]
-        .lock()
-        .map_err(|_| Error::Other("worker state poisoned".into()))?;
-    let key = Arc::as_ptr(model) as usize;
-    if !cache.contains_key(&key) {
-        // A new model: forget the previous one's session (and its buffers) on this worker.
-        cache.clear();
-        cache.insert(key, model.session());
-    }
-    let session = cache
-        .get_mut(&key)
-        .ok_or_else(|| Error::Other("worker session missing".into()))?;
-    if session.input_size_override() != size {
-        session.set_input_size(size)?;
-    }
-    let out = session.detect(frame, params);
-    if let Some(d) = delay {
-        std::thread::sleep(d);
-    }
-    out
 }

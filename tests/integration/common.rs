@@ -59,8 +59,14 @@ impl Run {
 
 /// Run the binary with `args`, killing it after `timeout`.
 pub fn run_with_timeout(args: &[&str], timeout: Duration) -> Run {
+    run_env(args, &[], timeout)
+}
+
+/// Like [`run_with_timeout`] with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)], timeout: Duration) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -288,3 +288,27 @@ fn invalid_pipeline_settings_are_errors() {
     .err();
     assert!(err.is_some_and(|e| e.to_string().contains("workers")));
 }
+
+#[test]
+fn matmul_threads_with_several_workers_neither_deadlock_nor_change_results() {
+    // Workers blocked inside tract's matmul pool must not pick up a second frame on the same
+    // thread (this deadlocked / re-entered tract before worker loops were used).
+    let model = load("centerface");
+    let mut prints = Vec::new();
+    for (workers, matmul_threads) in [(1, 1), (2, 2)] {
+        let src = MemorySource::new("mt", photo_frames(), 9, Some(30.0));
+        let cfg = PipelineConfig {
+            workers,
+            matmul_threads,
+            mode: Mode::EveryFrame,
+            ..Default::default()
+        };
+        let p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), cfg)
+            .expect("start");
+        let (results, err) = drain(p, Duration::from_secs(120));
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(results.len(), 9);
+        prints.push(fingerprint(&results));
+    }
+    assert_eq!(prints[0], prints[1]);
+}
