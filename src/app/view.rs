@@ -468,7 +468,7 @@ impl CenterscopeApp {
                 }
                 if let Some(total) = duration.filter(|d| *d > 0.0) {
                     let mut pos = self.seek_drag.unwrap_or(now_ms).clamp(0.0, total);
-                    let width = (ui.available_width() - 260.0).max(120.0);
+                    let width = (ui.available_width() - 340.0).max(120.0);
                     ui.spacing_mut().slider_width = width;
                     let r = ui.add(egui::Slider::new(&mut pos, 0.0..=total).show_value(false));
                     if r.dragged() || r.changed() {
@@ -620,13 +620,20 @@ impl CenterscopeApp {
         }
         if let Some(p) = &self.playing {
             if p.ended && p.info.kind != SourceKind::Image {
-                painter.text(
-                    rect.center_bottom() - Vec2::new(0.0, 20.0),
-                    Align2::CENTER_BOTTOM,
-                    "end — press Play to restart",
+                let galley = painter.layout_no_wrap(
+                    "end — press Play to restart".into(),
                     FontId::proportional(16.0),
                     Color32::WHITE,
                 );
+                let at = Align2::CENTER_TOP
+                    .align_size_within_rect(galley.size(), rect.shrink(12.0))
+                    .min;
+                painter.rect_filled(
+                    Rect::from_min_size(at - Vec2::splat(6.0), galley.size() + Vec2::splat(12.0)),
+                    4.0,
+                    Color32::from_black_alpha(170),
+                );
+                painter.galley(at, galley, Color32::WHITE);
             }
         }
     }
