@@ -173,7 +173,7 @@ fn folder_of_images_is_processed_in_name_order() {
 }
 
 #[test]
-fn user_model_with_classic_centernet_manifest_loads_by_path() {
+fn user_model_with_its_own_manifest_loads_by_path() {
     // A user copy of a built-in model with its own manifest, given by path.
     let dir = tmp();
     let onnx = dir.path().join("faces.onnx");
@@ -188,4 +188,54 @@ fn user_model_with_classic_centernet_manifest_loads_by_path() {
     let recs = detect_jsonl(&image("astronaut.jpg"), &onnx.to_string_lossy(), &[]);
     assert_eq!(recs[0]["model"], "my-faces");
     assert_eq!(recs[0]["detections"].as_array().map(|d| d.len()), Some(1));
+}
+
+#[test]
+fn classic_hm_wh_reg_centernet_loads_with_a_manifest_alone() {
+    // tests/fixtures/classic: a tiny ONNX with xingyizhou/CenterNet heads and hand-set weights
+    // (tools/make_classic_fixture.py): red blobs are class 0, blue blobs class 1, boxes 20 px.
+    let dir = tmp();
+    let pic = dir.path().join("blobs.png");
+    // 256x192 source: letterboxed into 128x128 at scale 0.5 (padding at the bottom).
+    let img = image::RgbImage::from_fn(256, 192, |x, y| {
+        if (80..120).contains(&x) && (80..120).contains(&y) {
+            image::Rgb([230, 20, 20])
+        } else if (160..200).contains(&x) && (32..72).contains(&y) {
+            image::Rgb([20, 20, 230])
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    });
+    img.save(&pic).expect("save");
+    let model = fixture("classic/tiny-centernet.json");
+    let recs = detect_jsonl(&pic.to_string_lossy(), &model.to_string_lossy(), &[]);
+    let dets = recs[0]["detections"].as_array().expect("detections");
+    assert_eq!(dets.len(), 2, "{dets:?}");
+    for (label, want) in [
+        ("red", [80.0, 80.0, 120.0, 120.0]),
+        ("blue", [160.0, 32.0, 200.0, 72.0]),
+    ] {
+        let d = dets
+            .iter()
+            .find(|d| d["label"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {dets:?}"));
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .expect("box")
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .collect();
+        for k in 0..4 {
+            assert!(
+                (b[k] - want[k]).abs() < 1.0,
+                "{label}: box {b:?} vs {want:?}"
+            );
+        }
+        // onnxruntime gives sigmoid(1.874) = 0.867 at both peaks.
+        assert!(
+            (d["score"].as_f64().unwrap_or(0.0) - 0.867).abs() < 0.01,
+            "{label}: score {}",
+            d["score"]
+        );
+    }
 }
