@@ -45,6 +45,16 @@ pub struct Playing {
     pub speed: f64,
 }
 
+/// Stop a pipeline without making the UI wait for its workers to finish their frames.
+fn retire(p: Playing) {
+    let spawned = std::thread::Builder::new()
+        .name("pipeline-retire".into())
+        .spawn(move || drop(p));
+    if let Err(e) = spawned {
+        eprintln!("centerscope: cannot stop the previous pipeline in the background: {e}");
+    }
+}
+
 /// A background task's answer.
 type Task<T> = Receiver<T>;
 /// A source being opened on a background thread.
@@ -80,6 +90,8 @@ pub struct CenterscopeApp {
     /// Test hook: slow every inference down by this much.
     pub debug_delay: Option<Duration>,
     pub seek_drag: Option<f64>,
+    /// Where to continue after the pipeline restarts (settings change).
+    pub resume_at_ms: Option<f64>,
     /// A seek was asked for and its frame has not arrived yet.
     pub seeking: bool,
     /// Used by pipeline threads to wake the UI.
@@ -123,6 +135,7 @@ impl CenterscopeApp {
             seek_drag: None,
             repaint_ctx: None,
             seeking: false,
+            resume_at_ms: None,
         };
         for w in app.registry.warnings.clone() {
             app.toasts.error(w);
@@ -275,10 +288,17 @@ impl CenterscopeApp {
             matmul_threads: self.settings.matmul_threads,
             ..Default::default()
         };
-        self.playing = None; // stop the previous pipeline first
+        if let Some(old) = self.playing.take() {
+            retire(old);
+        }
         match Pipeline::start(source, model, self.params.clone(), config) {
             Ok(pipeline) => {
                 pipeline.controls().set_input_size(self.input_size);
+                if let Some(t) = self.resume_at_ms.take() {
+                    pipeline
+                        .controls()
+                        .seek(crate::source::SeekTarget::TimeMs(t));
+                }
                 if info.kind != SourceKind::Camera {
                     self.settings.push_recent(&spec);
                 }
@@ -302,21 +322,19 @@ impl CenterscopeApp {
     pub fn restart_at_current(&mut self) {
         let Some(p) = self.playing.take() else { return };
         let spec = p.spec.clone();
-        let at = self.shown.as_ref().map(|s| s.frame.pts_ms);
-        drop(p);
-        match crate::source::open(&spec) {
-            Ok(mut src) => {
-                if let Some(t) = at.filter(|t| *t > 0.0) {
-                    let _ = src.seek(crate::source::SeekTarget::TimeMs(t));
-                }
-                self.start_playing(spec, src)
-            }
-            Err(e) => self.toasts.error(e.one_line()),
-        }
+        self.resume_at_ms = self
+            .shown
+            .as_ref()
+            .map(|s| s.frame.pts_ms)
+            .filter(|t| *t > 0.0);
+        retire(p);
+        self.open(&spec);
     }
 
     pub fn close_source(&mut self) {
-        self.playing = None;
+        if let Some(p) = self.playing.take() {
+            retire(p);
+        }
         self.shown = None;
         self.texture = None;
     }
@@ -473,7 +491,9 @@ impl CenterscopeApp {
         if let Some(e) = error {
             // The source is finished; keep the last picture on screen.
             self.toasts.error(e.one_line());
-            self.playing = None;
+            if let Some(p) = self.playing.take() {
+                retire(p);
+            }
         }
     }
 
