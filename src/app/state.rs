@@ -337,6 +337,8 @@ impl CenterscopeApp {
         }
         self.shown = None;
         self.texture = None;
+        self.history.clear();
+        self.arrivals.clear();
     }
 
     pub fn refresh_cameras(&mut self) {

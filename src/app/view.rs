@@ -200,7 +200,7 @@ impl CenterscopeApp {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Model");
+        let heading = ui.heading("Model");
         let current_id = self
             .model
             .as_ref()
@@ -224,7 +224,9 @@ impl CenterscopeApp {
                         chosen = Some(m.id.clone());
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(heading.id);
         if let Some(id) = chosen {
             self.select_model(&id);
         }
@@ -481,6 +483,7 @@ impl CenterscopeApp {
                     ui.label(format!("{} / {}", fmt_time(pos), fmt_time(total)));
                 }
                 let mut s = speed;
+                let speed_label = ui.label("speed");
                 egui::ComboBox::from_id_salt("speed")
                     .selected_text(format!("{s}×"))
                     .width(60.0)
@@ -488,7 +491,9 @@ impl CenterscopeApp {
                         for v in [0.25, 0.5, 1.0, 2.0, 4.0] {
                             ui.selectable_value(&mut s, v, format!("{v}×"));
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(speed_label.id);
                 if s != speed {
                     action = Some(Action::Speed(s));
                 }

@@ -7,6 +7,7 @@ mod cli_detect;
 mod cli_errors;
 mod gui;
 mod gui_smoke;
+mod gui_snapshots;
 mod parity;
 mod pipeline;
 mod video;

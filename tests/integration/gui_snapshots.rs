@@ -1,0 +1,87 @@
+//! Snapshot images of the main views, rendered by egui's wgpu renderer on the software driver
+//! (Mesa llvmpipe/lavapipe). Baselines live in tests/snapshots/; after an intended UI change
+//! regenerate them with `UPDATE_SNAPSHOTS=true cargo test --test integration gui_snapshots`
+//! and look at the new PNGs before committing. Only deterministic content is captured: the
+//! latency numbers and plot (which vary run to run) are hidden or absent.
+
+use crate::common::*;
+use centerscope::app::settings::Settings;
+use centerscope::app::state::DialogKind;
+use centerscope::app::CenterscopeApp;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::time::{Duration, Instant};
+
+fn harness(settings: Settings) -> Harness<'static, CenterscopeApp> {
+    Harness::builder()
+        .with_size(egui::Vec2::new(1100.0, 700.0))
+        .build_ui_state(
+            |ui, app: &mut CenterscopeApp| app.show(ui),
+            CenterscopeApp::new(settings),
+        )
+}
+
+fn wait_until(
+    h: &mut Harness<'static, CenterscopeApp>,
+    what: &str,
+    cond: impl Fn(&CenterscopeApp) -> bool,
+) {
+    let start = Instant::now();
+    while !cond(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for: {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(16));
+    }
+    h.run_steps(4);
+}
+
+/// No camera list spinner, no stats: what is left is the same on every run.
+fn quiet_settings() -> Settings {
+    Settings {
+        show_stats: false,
+        workers: 1,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn snapshot_welcome_detections_dropdown_and_error() {
+    let mut h = harness(quiet_settings());
+    wait_until(&mut h, "model loaded and cameras listed", |a| {
+        a.model.is_some() && a.cameras.is_some()
+    });
+    h.snapshot("welcome");
+
+    // A still with boxes and labels (no latency badge, side panel without frames yet shows
+    // no numbers: hide it for the picture).
+    h.state_mut().settings.show_side_panel = false;
+    h.state_mut().file_chosen(
+        DialogKind::Image,
+        std::path::PathBuf::from(image("person.jpg")),
+    );
+    wait_until(&mut h, "detections on screen", |a| {
+        a.shown.as_ref().is_some_and(|s| !s.detections.is_empty())
+    });
+    h.snapshot("detections");
+
+    // The model dropdown, open.
+    h.state_mut().close_source();
+    h.state_mut().settings.show_side_panel = true;
+    h.run_steps(2);
+    h.get_by_value("CenterNet MobileNetV3 (COCO)").click();
+    h.run_steps(3);
+    h.snapshot("model_dropdown");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+
+    // An error notification.
+    h.state_mut().file_chosen(
+        DialogKind::Video,
+        std::path::PathBuf::from("/nonexistent/holiday.mp4"),
+    );
+    wait_until(&mut h, "error toast", |a| !a.toasts.items().is_empty());
+    h.snapshot("error_toast");
+}
