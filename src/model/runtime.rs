@@ -270,48 +270,14 @@ impl Session {
         let t0 = Instant::now();
         let size = self.input_size_for(frame.width, frame.height);
         let [h, w] = size;
-        if self.state.as_ref().is_none_or(|(s, _)| *s != size) {
-            let plan = self.model.plan(size)?;
-            let state = plan.spawn().map_err(|e| model_err(m, e))?;
-            self.state = Some((size, state));
-        }
         let shape: [usize; 4] = match m.input.layout {
             Layout::Nchw => [1, 3, h, w],
             Layout::Nhwc => [1, h, w, 3],
         };
-        let (src_w, src_h) = (frame.width as usize, frame.height as usize);
         // Written in place: the tensor is the only network-sized buffer.
         let (tensor, place) = match m.input.dtype {
-            InputType::F32 => {
-                let mut t = Tensor::zero::<f32>(&shape).map_err(|e| model_err(m, e))?;
-                let mut view = t.try_as_plain_ram_mut().map_err(|e| model_err(m, e))?;
-                let buf = view.as_slice_mut::<f32>().map_err(|e| model_err(m, e))?;
-                let p = self.pre.run(
-                    &frame.rgb,
-                    src_w,
-                    src_h,
-                    &m.input,
-                    w,
-                    h,
-                    InputBuffer::F32(buf),
-                );
-                (t, p)
-            }
-            InputType::I32 => {
-                let mut t = Tensor::zero::<i32>(&shape).map_err(|e| model_err(m, e))?;
-                let mut view = t.try_as_plain_ram_mut().map_err(|e| model_err(m, e))?;
-                let buf = view.as_slice_mut::<i32>().map_err(|e| model_err(m, e))?;
-                let p = self.pre.run(
-                    &frame.rgb,
-                    src_w,
-                    src_h,
-                    &m.input,
-                    w,
-                    h,
-                    InputBuffer::I32(buf),
-                );
-                (t, p)
-            }
+            InputType::F32 => self.input_tensor::<f32>(frame, &shape, |b| InputBuffer::F32(b))?,
+            InputType::I32 => self.input_tensor::<i32>(frame, &shape, |b| InputBuffer::I32(b))?,
         };
         let t1 = Instant::now();
         let outputs = self.run_raw(tensor)?;
@@ -332,6 +298,28 @@ impl Session {
             ..Default::default()
         };
         Ok((detections, timings))
+    }
+
+    /// A zeroed input tensor of `shape` filled by the preprocessor in place.
+    fn input_tensor<T: Datum + Copy + tract_onnx::tract_core::internal::tract_num_traits::Zero>(
+        &mut self,
+        frame: &Frame,
+        shape: &[usize; 4],
+        wrap: impl for<'b> FnOnce(&'b mut [T]) -> InputBuffer<'b>,
+    ) -> Result<(Tensor, crate::preprocess::Placement)> {
+        let m = &self.model.manifest;
+        let (h, w) = match m.input.layout {
+            Layout::Nchw => (shape[2], shape[3]),
+            Layout::Nhwc => (shape[1], shape[2]),
+        };
+        let mut t = Tensor::zero::<T>(shape).map_err(|e| model_err(m, e))?;
+        let mut view = t.try_as_plain_ram_mut().map_err(|e| model_err(m, e))?;
+        let buf = view.as_slice_mut::<T>().map_err(|e| model_err(m, e))?;
+        let (src_w, src_h) = (frame.width as usize, frame.height as usize);
+        let place = self
+            .pre
+            .run(&frame.rgb, src_w, src_h, &m.input, w, h, wrap(buf));
+        Ok((t, place))
     }
 
     /// Run the network on a prepared input tensor (its shape picks the plan) and return the

@@ -174,3 +174,31 @@ pub fn photo_clip() -> PathBuf {
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// The real app state in an egui_kittest harness of `size` (logical pixels).
+pub fn app_harness(
+    settings: centerscope::app::settings::Settings,
+    size: (f32, f32),
+) -> egui_kittest::Harness<'static, centerscope::app::CenterscopeApp> {
+    egui_kittest::Harness::builder()
+        .with_size(egui::Vec2::new(size.0, size.1))
+        .build_ui_state(
+            |ui, app: &mut centerscope::app::CenterscopeApp| app.show(ui),
+            centerscope::app::CenterscopeApp::new(settings),
+        )
+}
+
+/// Step the UI (as a display would, ~60 Hz) until `cond` holds.
+pub fn wait_until(
+    h: &mut egui_kittest::Harness<'static, centerscope::app::CenterscopeApp>,
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&centerscope::app::CenterscopeApp) -> bool,
+) {
+    let start = Instant::now();
+    while !cond(h.state()) {
+        assert!(start.elapsed() < timeout, "timed out waiting for: {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(16));
+    }
+}

@@ -11,27 +11,7 @@ use egui_kittest::Harness;
 use std::time::{Duration, Instant};
 
 fn harness(settings: Settings) -> Harness<'static, CenterscopeApp> {
-    Harness::builder()
-        .with_size(egui::Vec2::new(1280.0, 800.0))
-        .build_ui_state(
-            |ui, app: &mut CenterscopeApp| app.show(ui),
-            CenterscopeApp::new(settings),
-        )
-}
-
-/// Step the UI (as a display would, ~60 Hz) until `cond` holds.
-fn wait_until(
-    h: &mut Harness<'static, CenterscopeApp>,
-    what: &str,
-    timeout: Duration,
-    cond: impl Fn(&CenterscopeApp) -> bool,
-) {
-    let start = Instant::now();
-    while !cond(h.state()) {
-        assert!(start.elapsed() < timeout, "timed out waiting for: {what}");
-        h.step();
-        std::thread::sleep(Duration::from_millis(16));
-    }
+    app_harness(settings, (1280.0, 800.0))
 }
 
 fn settings() -> Settings {

@@ -10,31 +10,19 @@ use centerscope::app::state::DialogKind;
 use centerscope::app::CenterscopeApp;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn harness(settings: Settings) -> Harness<'static, CenterscopeApp> {
-    Harness::builder()
-        .with_size(egui::Vec2::new(1100.0, 700.0))
-        .build_ui_state(
-            |ui, app: &mut CenterscopeApp| app.show(ui),
-            CenterscopeApp::new(settings),
-        )
+    app_harness(settings, (1100.0, 700.0))
 }
 
-fn wait_until(
+/// Wait, then let animations settle so the picture is stable.
+fn settle_until(
     h: &mut Harness<'static, CenterscopeApp>,
     what: &str,
     cond: impl Fn(&CenterscopeApp) -> bool,
 ) {
-    let start = Instant::now();
-    while !cond(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out waiting for: {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(16));
-    }
+    wait_until(h, what, Duration::from_secs(120), cond);
     h.run_steps(4);
 }
 
@@ -50,7 +38,7 @@ fn quiet_settings() -> Settings {
 #[test]
 fn snapshot_welcome_detections_dropdown_and_error() {
     let mut h = harness(quiet_settings());
-    wait_until(&mut h, "model loaded and cameras listed", |a| {
+    settle_until(&mut h, "model loaded and cameras listed", |a| {
         a.model.is_some() && a.cameras.is_some()
     });
     h.snapshot("welcome");
@@ -62,7 +50,7 @@ fn snapshot_welcome_detections_dropdown_and_error() {
         DialogKind::Image,
         std::path::PathBuf::from(image("person.jpg")),
     );
-    wait_until(&mut h, "detections on screen", |a| {
+    settle_until(&mut h, "detections on screen", |a| {
         a.shown.as_ref().is_some_and(|s| !s.detections.is_empty())
     });
     h.snapshot("detections");
@@ -82,6 +70,6 @@ fn snapshot_welcome_detections_dropdown_and_error() {
         DialogKind::Video,
         std::path::PathBuf::from("/nonexistent/holiday.mp4"),
     );
-    wait_until(&mut h, "error toast", |a| !a.toasts.items().is_empty());
+    settle_until(&mut h, "error toast", |a| !a.toasts.items().is_empty());
     h.snapshot("error_toast");
 }
