@@ -205,9 +205,9 @@ impl Preprocessor {
             net_h,
         };
         match out {
-            InputBuffer::F32(buf) => self.write_rows(rgb, src_w, buf, &norm, cw, ch, |v| v),
+            InputBuffer::F32(buf) => self.write_rows_fastest(rgb, src_w, buf, &norm, cw, ch, |v| v),
             InputBuffer::I32(buf) => {
-                self.write_rows(rgb, src_w, buf, &norm, cw, ch, |v| v.round() as i32)
+                self.write_rows_fastest(rgb, src_w, buf, &norm, cw, ch, |v| v.round() as i32)
             }
         }
         place
@@ -217,7 +217,46 @@ impl Preprocessor {
     /// compiler vectorises), then the horizontal taps on that one row, then rounding like an
     /// 8-bit resized image (what the reference pipelines fed), normalisation and layout. Only
     /// one source-width row of floats is kept, so nothing frame-sized is allocated.
+    /// [`Self::write_rows`] compiled for AVX2 when the CPU has it (the u8 → f32 widening and
+    /// multiply-adds vectorise 8 wide instead of SSE2's 4), else the baseline build.
     #[allow(clippy::too_many_arguments)]
+    fn write_rows_fastest<T: Copy>(
+        &mut self,
+        rgb: &[u8],
+        src_w: usize,
+        out: &mut [T],
+        n: &Norm,
+        cw: usize,
+        ch: usize,
+        conv: impl Fn(f32) -> T,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available on this CPU (checked just above).
+            unsafe { self.write_rows_avx2(rgb, src_w, out, n, cw, ch, conv) };
+            return;
+        }
+        self.write_rows(rgb, src_w, out, n, cw, ch, conv)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn write_rows_avx2<T: Copy>(
+        &mut self,
+        rgb: &[u8],
+        src_w: usize,
+        out: &mut [T],
+        n: &Norm,
+        cw: usize,
+        ch: usize,
+        conv: impl Fn(f32) -> T,
+    ) {
+        self.write_rows(rgb, src_w, out, n, cw, ch, conv)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn write_rows<T: Copy>(
         &mut self,
         rgb: &[u8],
@@ -393,5 +432,60 @@ mod tests {
         );
         assert!(out[0] > 20.0 && out[0] < 80.0, "{out:?}");
         assert!(out[3] > 170.0 && out[3] <= 200.0, "{out:?}");
+    }
+
+    #[test]
+    fn vectorised_and_baseline_builds_agree() {
+        let mut seed = 7u32;
+        let rgb: Vec<u8> = (0..37 * 23 * 3)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seed >> 16) as u8
+            })
+            .collect();
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let spec = spec(ResizePolicy::Letterbox, layout);
+            let (net_w, net_h) = (16, 12);
+            let place = placement(spec.resize, 37, 23, net_w, net_h);
+            let norm = Norm {
+                chan_order: [2, 1, 0],
+                mean: [1.0, 2.0, 3.0],
+                inv_std: [0.5, 0.25, 2.0],
+                layout,
+                net_w,
+                net_h,
+            };
+            let mut pre = Preprocessor::new();
+            pre.run(
+                &rgb,
+                37,
+                23,
+                &spec,
+                net_w,
+                net_h,
+                InputBuffer::F32(&mut vec![0.0; net_w * net_h * 3]),
+            );
+            let mut fast = vec![0.0f32; net_w * net_h * 3];
+            let mut base = vec![0.0f32; net_w * net_h * 3];
+            pre.write_rows_fastest(
+                &rgb,
+                37,
+                &mut fast,
+                &norm,
+                place.content_w,
+                place.content_h,
+                |v| v,
+            );
+            pre.write_rows(
+                &rgb,
+                37,
+                &mut base,
+                &norm,
+                place.content_w,
+                place.content_h,
+                |v| v,
+            );
+            assert_eq!(fast, base, "{layout:?}");
+        }
     }
 }

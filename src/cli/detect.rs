@@ -154,8 +154,13 @@ pub fn run(args: DetectArgs) -> Result<()> {
         .map(|(n, p)| format!("{n} {:.1}/{:.1}", p.median_ms, p.p95_ms))
         .collect();
     eprintln!(
-        "{}: {frames} frame(s) with {} in {secs:.2}s ({:.1} fps{}); ms p50/p95: {}",
+        "{}{}: {frames} frame(s) with {} in {secs:.2}s ({:.1} fps{}); ms p50/p95: {}",
         info.name,
+        if info.details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", info.details)
+        },
         model.id,
         frames as f64 / secs.max(1e-9),
         if dropped > 0 {
