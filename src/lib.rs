@@ -12,6 +12,7 @@ pub mod decode;
 pub mod detection;
 pub mod error;
 pub mod frame;
+pub mod kernels;
 pub mod model;
 pub mod output;
 pub mod pipeline;

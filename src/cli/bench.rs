@@ -37,6 +37,14 @@ pub struct BenchArgs {
     /// Print one JSON object per model instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also time every operator of the network (single thread) and list where inference
+    /// time goes, by operator kind.
+    #[arg(long)]
+    pub ops: bool,
+    /// Run with tract's own kernels only (without Centerscope's depthwise and 1x1
+    /// convolution kernels), for comparison.
+    #[arg(long)]
+    pub stock_tract: bool,
 }
 
 const WARMUP: usize = 3;
@@ -61,9 +69,15 @@ pub struct BenchReport {
     /// Pipeline throughput with one worker, measured in the same run.
     pub fps_1_worker: f64,
     pub speedup: f64,
+    /// Inference time by operator kind (with `--ops`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<crate::model::runtime::OpTime>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.stock_tract {
+        crate::kernels::set_enabled(false);
+    }
     let mut registry = Registry::with_user_models();
     let ids: Vec<String> = if args.models.iter().any(|m| m == "all") {
         registry
@@ -136,6 +150,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         } else {
             throughput(&model, &frames, workers, mt, args.size, args.frames)?
         };
+        let ops = if args.ops {
+            session.profile_ops(&frames[0], args.frames as usize)?
+        } else {
+            Vec::new()
+        };
         let macs = model.manifest.macs.map(|m| {
             let [dh, dw] = model.manifest.input.size;
             (m as f64 * (h * w) as f64 / (dh * dw) as f64) as u64
@@ -155,6 +174,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             fps,
             fps_1_worker: fps_1,
             speedup: fps / fps_1.max(1e-9),
+            ops,
         };
         if args.json {
             println!(
@@ -182,6 +202,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 report.fps,
                 report.speedup
             );
+            let total: f64 = report.ops.iter().map(|o| o.ms_per_run).sum();
+            for o in &report.ops {
+                println!(
+                    "    {:<40} {:>4} nodes {:>9.2} ms {:>5.1}%",
+                    o.kind,
+                    o.nodes,
+                    o.ms_per_run,
+                    100.0 * o.ms_per_run / total.max(1e-9)
+                );
+            }
         }
     }
     Ok(())

@@ -16,6 +16,22 @@ use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// Time spent in one kind of operator per inference (see [`Session::profile_ops`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpTime {
+    /// Operator name, with the kernel shape for convolutions (e.g. `DepthWise 3x3/2`).
+    pub kind: String,
+    /// Nodes of this kind in the plan.
+    pub nodes: usize,
+    pub ms_per_run: f64,
+}
+
+/// A short operator name for profiles: tract's op name, refined where one name hides very
+/// different kernels.
+fn op_kind(op: &dyn TypedOp) -> String {
+    op.name().to_string()
+}
+
 /// A loaded model: manifest, parsed graph and optimised plans per input size.
 pub struct Model {
     pub manifest: Arc<Manifest>,
@@ -154,7 +170,13 @@ impl Model {
         };
         let plan = graph
             .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
-            .and_then(|g| g.into_optimized())
+            .and_then(|g| g.into_typed())
+            .and_then(|mut g| {
+                if crate::kernels::enabled() {
+                    crate::kernels::accelerate(&mut g)?;
+                }
+                g.into_optimized()
+            })
             .and_then(|g| g.into_runnable())
             .map_err(|e| {
                 model_err(
@@ -260,7 +282,6 @@ impl Session {
         frame: &Frame,
         params: &DecodeParams,
     ) -> Result<(Vec<Detection>, StageTimings)> {
-        let m = &self.model.manifest;
         if frame.width == 0 || frame.height == 0 {
             return Err(Error::Source(format!(
                 "frame {} is empty ({}x{})",
@@ -268,17 +289,7 @@ impl Session {
             )));
         }
         let t0 = Instant::now();
-        let size = self.input_size_for(frame.width, frame.height);
-        let [h, w] = size;
-        let shape: [usize; 4] = match m.input.layout {
-            Layout::Nchw => [1, 3, h, w],
-            Layout::Nhwc => [1, h, w, 3],
-        };
-        // Written in place: the tensor is the only network-sized buffer.
-        let (tensor, place) = match m.input.dtype {
-            InputType::F32 => self.input_tensor::<f32>(frame, &shape, |b| InputBuffer::F32(b))?,
-            InputType::I32 => self.input_tensor::<i32>(frame, &shape, |b| InputBuffer::I32(b))?,
-        };
+        let (tensor, place, size) = self.prepare(frame)?;
         let t1 = Instant::now();
         let outputs = self.run_raw(tensor)?;
         let t2 = Instant::now();
@@ -298,6 +309,68 @@ impl Session {
             ..Default::default()
         };
         Ok((detections, timings))
+    }
+
+    /// The network input for `frame`: tensor, where the picture went, and `[height, width]`.
+    fn prepare(&mut self, frame: &Frame) -> Result<(Tensor, crate::preprocess::Placement, [usize; 2])> {
+        let m = &self.model.manifest;
+        let size = self.input_size_for(frame.width, frame.height);
+        let [h, w] = size;
+        let shape: [usize; 4] = match m.input.layout {
+            Layout::Nchw => [1, 3, h, w],
+            Layout::Nhwc => [1, h, w, 3],
+        };
+        // Written in place: the tensor is the only network-sized buffer.
+        let (tensor, place) = match m.input.dtype {
+            InputType::F32 => self.input_tensor::<f32>(frame, &shape, |b| InputBuffer::F32(b))?,
+            InputType::I32 => self.input_tensor::<i32>(frame, &shape, |b| InputBuffer::I32(b))?,
+        };
+        Ok((tensor, place, size))
+    }
+
+    /// Time every node of the plan over `runs` inferences on `frame` (after one warm-up run)
+    /// and sum by operator kind: where inference time goes, for `centerscope bench --ops`.
+    pub fn profile_ops(&mut self, frame: &Frame, runs: usize) -> Result<Vec<OpTime>> {
+        let (tensor, _, _) = self.prepare(frame)?;
+        self.run_raw(tensor.clone())?;
+        let m = self.model.manifest.clone();
+        let Some((_, state)) = self.state.as_mut() else {
+            return Err(model_err(&m, "no plan after a run"));
+        };
+        let mut by_kind: HashMap<String, (usize, f64)> = HashMap::new();
+        let mut per_node: HashMap<usize, String> = HashMap::new();
+        for _ in 0..runs.max(1) {
+            state
+                .run_plan_with_eval(tvec![tensor.clone().into_tvalue()], |ctx, op_state, node, input| {
+                    let t = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    let kind = per_node
+                        .entry(node.id)
+                        .or_insert_with(|| op_kind(node.op.as_ref()))
+                        .clone();
+                    let e = by_kind.entry(kind).or_insert((0, 0.0));
+                    e.1 += ms;
+                    out
+                })
+                .map_err(|e| model_err(&m, format!("inference failed: {}", root_cause(&e))))?;
+        }
+        for kind in per_node.values() {
+            if let Some(e) = by_kind.get_mut(kind) {
+                e.0 += 1;
+            }
+        }
+        let runs = runs.max(1) as f64;
+        let mut rows: Vec<OpTime> = by_kind
+            .into_iter()
+            .map(|(kind, (nodes, ms))| OpTime {
+                kind,
+                nodes,
+                ms_per_run: ms / runs,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
+        Ok(rows)
     }
 
     /// A zeroed input tensor of `shape` filled by the preprocessor in place.

@@ -1,0 +1,361 @@
+//! Depthwise convolution (one K×K filter per channel, K = 3 or 5, stride 1 or 2), NCHW, with
+//! bias and activation fused: the MobileNet inner layer.
+//!
+//! Per channel the input plane is copied once into a zero-padded scratch plane, split into
+//! `stride` column phases so that every tap of every output reads a contiguous run of memory
+//! (for stride 2, even and odd input columns are separated). Each output row is then computed
+//! in register-sized chunks, four vectors at a time (four independent FMA chains hide the
+//! FMA latency), all K×K taps accumulated in registers before one store.
+
+use super::activation::Activation;
+use super::simd::{madd, Isa, PORTABLE_FMA};
+use std::sync::Arc;
+use tract_onnx::prelude::tract_itertools::Itertools;
+use tract_onnx::tract_core::internal::*;
+
+/// Geometry and constants of one depthwise convolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthwiseConv {
+    pub channels: usize,
+    /// Square kernel side (3 or 5).
+    pub kernel: usize,
+    /// Same stride on both axes (1 or 2).
+    pub stride: usize,
+    /// Zero padding before the first row and column: `[top, left]`.
+    pub pad: [usize; 2],
+    pub in_hw: [usize; 2],
+    pub out_hw: [usize; 2],
+    /// `[channels][kernel * kernel]`
+    pub weights: Arc<Vec<f32>>,
+    pub bias: Arc<Vec<f32>>,
+    pub act: Activation,
+}
+
+impl DepthwiseConv {
+    /// Whether the kernels cover this shape.
+    pub fn supports(kernel: usize, stride: usize) -> bool {
+        matches!((kernel, stride), (3, 1) | (3, 2) | (5, 1) | (5, 2))
+    }
+
+    /// Compute `output` (`[channels][out_h][out_w]`) from `input` (`[channels][in_h][in_w]`).
+    pub fn run(&self, isa: Isa, input: &[f32], output: &mut [f32]) {
+        let [h, w] = self.in_hw;
+        let [oh, ow] = self.out_hw;
+        assert_eq!(input.len(), self.channels * h * w);
+        assert_eq!(output.len(), self.channels * oh * ow);
+        let mut scratch = Scratch::default();
+        for c in 0..self.channels {
+            let k2 = self.kernel * self.kernel;
+            let job = Channel {
+                x: &input[c * h * w..][..h * w],
+                in_hw: self.in_hw,
+                out_hw: self.out_hw,
+                pad: self.pad,
+                w: &self.weights[c * k2..][..k2],
+                bias: self.bias[c],
+                act: self.act,
+            };
+            let out = &mut output[c * oh * ow..][..oh * ow];
+            dispatch(isa, self.kernel, self.stride, &job, &mut scratch, out);
+        }
+    }
+}
+
+struct Channel<'a> {
+    x: &'a [f32],
+    in_hw: [usize; 2],
+    out_hw: [usize; 2],
+    pad: [usize; 2],
+    w: &'a [f32],
+    bias: f32,
+    act: Activation,
+}
+
+#[derive(Default)]
+struct Scratch {
+    plane: Vec<f32>,
+    row: Vec<f32>,
+}
+
+fn dispatch(isa: Isa, k: usize, s: usize, job: &Channel, sc: &mut Scratch, out: &mut [f32]) {
+    macro_rules! by_shape {
+        ($f:ident) => {
+            match (k, s) {
+                (3, 1) => $f::<3, 1>(job, sc, out),
+                (3, 2) => $f::<3, 2>(job, sc, out),
+                (5, 1) => $f::<5, 1>(job, sc, out),
+                (5, 2) => $f::<5, 2>(job, sc, out),
+                _ => unreachable!("DepthwiseConv::supports was checked when the op was built"),
+            }
+        };
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` is only chosen when the CPU reports avx512f, avx2 and fma.
+        Isa::Avx512 => unsafe { by_shape!(channel_avx512) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` is only chosen when the CPU reports avx2 and fma.
+        Isa::Avx2Fma => unsafe { by_shape!(channel_avx2) },
+        _ => by_shape!(channel_portable),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn channel_avx512<const K: usize, const S: usize>(
+    job: &Channel,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
+    channel::<K, S, 16, true>(job, sc, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn channel_avx2<const K: usize, const S: usize>(
+    job: &Channel,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
+    channel::<K, S, 8, true>(job, sc, out)
+}
+
+fn channel_portable<const K: usize, const S: usize>(
+    job: &Channel,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
+    channel::<K, S, 4, PORTABLE_FMA>(job, sc, out)
+}
+
+/// One channel with `V`-lane vectors: pad and phase-split the plane, then each output row in
+/// chunks of `4 * V` (then `V`) outputs.
+#[inline(always)]
+fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
+    job: &Channel,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
+    let [h, w] = job.in_hw;
+    let [oh, ow] = job.out_hw;
+    let [pt, pl] = job.pad;
+    // Output row width rounded up to whole vectors; the extra columns read zeros.
+    let owp = ow.div_ceil(V) * V;
+    // Columns per phase and padded rows needed by the last output.
+    let wq = owp + (K - 1) / S;
+    let hp = (oh - 1) * S + K;
+    sc.plane.clear();
+    sc.plane.resize(hp * S * wq, 0.0);
+    sc.row.clear();
+    sc.row.resize(owp, 0.0);
+    for r in 0..hp {
+        let Some(iy) = r.checked_sub(pt).filter(|&y| y < h) else {
+            continue;
+        };
+        let src = &job.x[iy * w..][..w];
+        let dst = &mut sc.plane[r * S * wq..][..S * wq];
+        // Padded column c = ix + pl lands in phase c % S at c / S.
+        let last = (w + pl).min(S * wq);
+        if S == 1 {
+            dst[pl..last].copy_from_slice(&src[..last - pl]);
+        } else {
+            for c in pl..last {
+                dst[(c % S) * wq + c / S] = src[c - pl];
+            }
+        }
+    }
+    let mut wk = [[0f32; K]; K];
+    for (ky, row) in wk.iter_mut().enumerate() {
+        row.copy_from_slice(&job.w[ky * K..][..K]);
+    }
+    let plane = &sc.plane[..];
+    for oy in 0..oh {
+        let rows: [&[f32]; K] = std::array::from_fn(|ky| &plane[(oy * S + ky) * S * wq..][..S * wq]);
+        let mut ox = 0;
+        while ox + 4 * V <= owp {
+            let mut acc = [[job.bias; V]; 4];
+            for ky in 0..K {
+                for kx in 0..K {
+                    let src = &rows[ky][(kx % S) * wq + kx / S + ox..][..4 * V];
+                    let wv = wk[ky][kx];
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        for l in 0..V {
+                            a[l] = madd::<FMA>(wv, src[j * V + l], a[l]);
+                        }
+                    }
+                }
+            }
+            for (j, a) in acc.iter().enumerate() {
+                sc.row[ox + j * V..][..V].copy_from_slice(a);
+            }
+            ox += 4 * V;
+        }
+        while ox < owp {
+            let mut acc = [job.bias; V];
+            for ky in 0..K {
+                for kx in 0..K {
+                    let src = &rows[ky][(kx % S) * wq + kx / S + ox..][..V];
+                    let wv = wk[ky][kx];
+                    for l in 0..V {
+                        acc[l] = madd::<FMA>(wv, src[l], acc[l]);
+                    }
+                }
+            }
+            sc.row[ox..][..V].copy_from_slice(&acc);
+            ox += V;
+        }
+        let dst = &mut out[oy * ow..][..ow];
+        dst.copy_from_slice(&sc.row[..ow]);
+        job.act.apply_slice(dst);
+    }
+}
+
+// Weights are never NaN-compared; tract only needs equality to deduplicate nodes.
+impl Eq for DepthwiseConv {}
+
+impl Op for DepthwiseConv {
+    fn name(&self) -> StaticName {
+        format!("DepthwiseConv{}x{}/{}", self.kernel, self.kernel, self.stride).into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "channels {} in {:?} out {:?} pad {:?} {}",
+            self.channels,
+            self.in_hw,
+            self.out_hw,
+            self.pad,
+            self.act.name()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs.iter().exactly_one().ok().context("one input")?;
+        let [oh, ow] = self.out_hw;
+        let mut out = Tensor::zero::<f32>(&[1, self.channels, oh, ow])?;
+        {
+            let x = input.try_as_plain_ram()?;
+            let mut o = out.try_as_plain_ram_mut()?;
+            self.run(Isa::best(), x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
+        }
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwiseConv {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let [h, w] = self.in_hw;
+        ensure!(
+            inputs.len() == 1 && inputs[0].shape.as_concrete() == Some(&[1, self.channels, h, w]),
+            "DepthwiseConv: input does not match {:?}",
+            [1, self.channels, h, w]
+        );
+        let [oh, ow] = self.out_hw;
+        Ok(tvec!(f32::fact([1, self.channels, oh, ow])))
+    }
+}
+
+/// Straightforward direct convolution: the reference the kernels are tested against.
+#[cfg(test)]
+pub fn reference(op: &DepthwiseConv, input: &[f32]) -> Vec<f32> {
+    let [h, w] = op.in_hw;
+    let [oh, ow] = op.out_hw;
+    let k = op.kernel;
+    let mut out = vec![0f32; op.channels * oh * ow];
+    for c in 0..op.channels {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = op.bias[c] as f64;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let iy = (oy * op.stride + ky) as isize - op.pad[0] as isize;
+                        let ix = (ox * op.stride + kx) as isize - op.pad[1] as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                            acc += op.weights[c * k * k + ky * k + kx] as f64
+                                * input[c * h * w + iy as usize * w + ix as usize] as f64;
+                        }
+                    }
+                }
+                out[c * oh * ow + oy * ow + ox] = op.act.apply(acc as f32);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_isa_matches_the_reference_on_odd_shapes() {
+        let mut seed = 7u64;
+        let acts = [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::Relu6,
+            Activation::HardSwish { scale: 0.16662598 },
+        ];
+        let mut cases = 0;
+        for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+            for (h, w) in [(1, 1), (2, 3), (7, 5), (9, 17), (16, 16), (13, 70), (33, 129)] {
+                for pad in [[0, 0], [1, 1], [k / 2, k / 2], [0, 1], [k - 1, 0]] {
+                    // Output size for this padding with the same amount after as before,
+                    // plus the asymmetric SAME-style case.
+                    let oh = (h + 2 * pad[0]).saturating_sub(k) / s + 1;
+                    let ow = (w + 2 * pad[1]).saturating_sub(k) / s + 1;
+                    if h + 2 * pad[0] < k || w + 2 * pad[1] < k {
+                        continue;
+                    }
+                    let channels = 3;
+                    let op = DepthwiseConv {
+                        channels,
+                        kernel: k,
+                        stride: s,
+                        pad,
+                        in_hw: [h, w],
+                        out_hw: [oh, ow],
+                        weights: Arc::new(rand_vec(channels * k * k, &mut seed)),
+                        bias: Arc::new(rand_vec(channels, &mut seed)),
+                        act: acts[cases % acts.len()],
+                    };
+                    let x: Vec<f32> = rand_vec(channels * h * w, &mut seed)
+                        .iter()
+                        .map(|v| v * 4.0)
+                        .collect();
+                    let want = reference(&op, &x);
+                    for isa in Isa::all_supported() {
+                        let mut got = vec![f32::NAN; want.len()];
+                        op.run(isa, &x, &mut got);
+                        for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                            assert!(
+                                (g - r).abs() <= 1e-5 * (1.0 + r.abs()),
+                                "{isa:?} k{k} s{s} {h}x{w} pad {pad:?} {:?} [{i}]: {g} vs {r}",
+                                op.act
+                            );
+                        }
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 100, "only {cases} cases ran");
+    }
+}

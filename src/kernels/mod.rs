@@ -1,0 +1,348 @@
+//! Our own CPU kernels for the layers MobileNets spend their time in, swapped into tract's
+//! graph by a model pass.
+//!
+//! tract's generic depthwise convolution and its matrix-product path for 1×1 convolutions
+//! (which repacks the activations on every run) left it ~3× behind onnxruntime on our models.
+//! [`accelerate`] runs on the typed graph before tract's own optimisation, while the graph is
+//! still the ONNX one in NCHW: every float depthwise convolution (3×3 or 5×5, stride 1 or 2)
+//! becomes a [`DepthwiseConv`] and every 1×1 stride-1 convolution a [`PointwiseConv`], each
+//! absorbing the ReLU / ReLU6 / hard-swish that follows it and, for 1×1 convolutions, the
+//! residual addition. tract then optimises the rest of the graph around these nodes as usual.
+//!
+//! The pass can be turned off (`centerscope bench --stock-tract`, or
+//! `CENTERSCOPE_KERNELS=off`) to measure tract's own kernels in the same run.
+
+pub mod activation;
+pub mod depthwise;
+pub mod pointwise;
+pub mod simd;
+
+use activation::Activation;
+use depthwise::DepthwiseConv;
+use pointwise::PointwiseConv;
+use simd::Isa;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cast::Cast;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether plans compiled from now on use our kernels (default: yes, unless
+/// `CENTERSCOPE_KERNELS=off`).
+pub fn enabled() -> bool {
+    !DISABLED.load(Ordering::Relaxed)
+        && std::env::var("CENTERSCOPE_KERNELS").map_or(true, |v| v != "off")
+}
+
+/// Use tract's own kernels (`false`) or ours (`true`) for plans compiled from now on.
+pub fn set_enabled(on: bool) {
+    DISABLED.store(!on, Ordering::Relaxed);
+}
+
+/// What [`accelerate`] replaced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replaced {
+    pub depthwise: usize,
+    pub pointwise: usize,
+    pub activations: usize,
+    pub residuals: usize,
+}
+
+/// Replace the convolutions our kernels cover (see the module docs). Nodes that don't fit
+/// (other layouts, dilations, groups, quantised or non-constant weights) are left to tract.
+pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
+    let isa = Isa::best();
+    let mut done = Replaced::default();
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let Some(found) = match_conv(model, node, conv, isa)? else {
+            continue;
+        };
+        let tail = match_tail(model, OutletId::new(id, 0), found.allows_residual())?;
+        let mut patch = TypedModelPatch::default();
+        let mut inputs = tvec![patch.tap_model(model, node.inputs[0])?];
+        let op: Box<dyn TypedOp> = match found {
+            Found::Depthwise(mut op) => {
+                op.act = tail.act;
+                done.depthwise += 1;
+                Box::new(op)
+            }
+            Found::Pointwise(op) => {
+                if let Some(r) = tail.residual {
+                    inputs.push(patch.tap_model(model, r)?);
+                    done.residuals += 1;
+                }
+                done.pointwise += 1;
+                Box::new(PointwiseConv::new(
+                    isa,
+                    op.cin,
+                    op.cout,
+                    op.hw,
+                    op.weights,
+                    op.bias,
+                    tail.act,
+                    tail.residual.is_some(),
+                ))
+            }
+        };
+        if tail.act != Activation::Identity {
+            done.activations += 1;
+        }
+        let name = node.name.clone();
+        let wired = patch.wire_node(name, op, &inputs)?;
+        patch.shunt_outside(model, tail.output, wired[0])?;
+        patch.apply(model)?;
+    }
+    model.compact()?;
+    Ok(done)
+}
+
+enum Found {
+    Depthwise(DepthwiseConv),
+    Pointwise(PointwiseParts),
+}
+
+impl Found {
+    fn allows_residual(&self) -> bool {
+        matches!(self, Found::Pointwise(_))
+    }
+}
+
+struct PointwiseParts {
+    cin: usize,
+    cout: usize,
+    hw: [usize; 2],
+    weights: Arc<Vec<f32>>,
+    bias: Arc<Vec<f32>>,
+}
+
+fn match_conv(
+    model: &TypedModel,
+    node: &TypedNode,
+    conv: &Conv,
+    _isa: Isa,
+) -> TractResult<Option<Found>> {
+    let spec = &conv.pool_spec;
+    if conv.q_params.is_some()
+        || spec.data_format != DataFormat::NCHW
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&x| x != 1))
+        || node.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let (Some(xs), Some(ys)) = (x.shape.as_concrete(), y.shape.as_concrete()) else {
+        return Ok(None);
+    };
+    let (&[1, cin, h, w], &[1, cout, oh, ow]) = (xs, ys) else {
+        return Ok(None);
+    };
+    let (Some(weights), Some(bias)) = (
+        const_f32(model, node.inputs[1])?,
+        const_f32(model, node.inputs[2])?,
+    ) else {
+        return Ok(None);
+    };
+    let bias = match bias.len() {
+        1 => vec![bias[0]; cout],
+        n if n == cout => bias,
+        _ => return Ok(None),
+    };
+    let ks = &spec.kernel_shape;
+    let strides: TVec<usize> = spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
+    if ks.len() != 2 || strides.len() != 2 {
+        return Ok(None);
+    }
+    if conv.group == cin && cin == cout && ks[0] == ks[1] && strides[0] == strides[1] {
+        let (k, s) = (ks[0], strides[0]);
+        if !DepthwiseConv::supports(k, s) || weights.len() != cout * k * k {
+            return Ok(None);
+        }
+        let pads = spec
+            .padding
+            .compute(&[h, w], &[k, k], &[1, 1], &[s, s]);
+        if pads[0].convoluted != oh || pads[1].convoluted != ow {
+            return Ok(None);
+        }
+        return Ok(Some(Found::Depthwise(DepthwiseConv {
+            channels: cin,
+            kernel: k,
+            stride: s,
+            pad: [pads[0].pad_before, pads[1].pad_before],
+            in_hw: [h, w],
+            out_hw: [oh, ow],
+            weights: Arc::new(weights),
+            bias: Arc::new(bias),
+            act: Activation::Identity,
+        })));
+    }
+    if conv.group == 1
+        && ks[..] == [1, 1]
+        && strides[..] == [1, 1]
+        && [oh, ow] == [h, w]
+        && weights.len() == cout * cin
+    {
+        return Ok(Some(Found::Pointwise(PointwiseParts {
+            cin,
+            cout,
+            hw: [h, w],
+            weights: Arc::new(weights),
+            bias: Arc::new(bias),
+        })));
+    }
+    Ok(None)
+}
+
+/// The value of a constant input (looking through casts), as f32.
+fn const_f32(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Vec<f32>>> {
+    let fact = model.outlet_fact(outlet)?;
+    if let Some(k) = &fact.konst {
+        let t = k.cast_to::<f32>()?;
+        return Ok(Some(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()));
+    }
+    let node = model.node(outlet.node);
+    if node.op_is::<Cast>() && node.inputs.len() == 1 {
+        return const_f32(model, node.inputs[0]);
+    }
+    Ok(None)
+}
+
+/// A scalar constant operand of a binary node (the input that is not `from`).
+fn scalar_operand(model: &TypedModel, node: &TypedNode, from: OutletId) -> Option<f32> {
+    if node.inputs.len() != 2 {
+        return None;
+    }
+    let other = if node.inputs[0] == from {
+        node.inputs[1]
+    } else if node.inputs[1] == from {
+        node.inputs[0]
+    } else {
+        return None;
+    };
+    let v = const_f32(model, other).ok()??;
+    (v.len() == 1).then(|| v[0])
+}
+
+fn bin_name(node: &TypedNode) -> Option<String> {
+    node.op_as::<TypedBinOp>().map(|b| b.0.name().to_string())
+}
+
+/// The only consumer of `outlet`, if it has exactly one and is not a model output.
+fn sole_consumer(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
+    if model.outputs.contains(&outlet) {
+        return None;
+    }
+    match model.outlet_successors(outlet) {
+        [one] => Some(model.node(one.node)),
+        _ => None,
+    }
+}
+
+struct Tail {
+    act: Activation,
+    residual: Option<OutletId>,
+    /// The outlet the fused node's output replaces.
+    output: OutletId,
+}
+
+/// What follows a convolution that its kernel can absorb: ReLU (`Max 0`), ReLU6 (`Max 0`
+/// then `Min 6`), hard-swish (`(x * s) * Min(Max(x + 3, 0), 6)`), and for 1×1 convolutions a
+/// residual `Add` of a tensor of the output's shape.
+fn match_tail(model: &TypedModel, conv: OutletId, allow_residual: bool) -> TractResult<Tail> {
+    let mut tail = Tail {
+        act: Activation::Identity,
+        residual: None,
+        output: conv,
+    };
+    if let Some(hs) = match_hardswish(model, conv) {
+        tail.act = hs.0;
+        tail.output = hs.1;
+    } else if let Some(n) = sole_consumer(model, conv) {
+        if bin_name(n).as_deref() == Some("Max") && scalar_operand(model, n, conv) == Some(0.0) {
+            tail.act = Activation::Relu;
+            tail.output = OutletId::new(n.id, 0);
+            if let Some(m) = sole_consumer(model, tail.output) {
+                if bin_name(m).as_deref() == Some("Min")
+                    && scalar_operand(model, m, tail.output) == Some(6.0)
+                {
+                    tail.act = Activation::Relu6;
+                    tail.output = OutletId::new(m.id, 0);
+                }
+            }
+        }
+    }
+    if allow_residual {
+        if let Some(add) = sole_consumer(model, tail.output) {
+            if bin_name(add).as_deref() == Some("Add") && add.inputs.len() == 2 {
+                let other = if add.inputs[0] == tail.output {
+                    add.inputs[1]
+                } else {
+                    add.inputs[0]
+                };
+                let same_shape = model.outlet_fact(other)?.shape == model.outlet_fact(tail.output)?.shape;
+                let is_const = model.outlet_fact(other)?.konst.is_some();
+                if other != tail.output && same_shape && !is_const {
+                    tail.residual = Some(other);
+                    tail.output = OutletId::new(add.id, 0);
+                }
+            }
+        }
+    }
+    Ok(tail)
+}
+
+/// `y = (x * s) * Min(Max(x + 3, 0), 6)` on the convolution output `x`: returns the
+/// activation and `y`'s outlet.
+fn match_hardswish(model: &TypedModel, x: OutletId) -> Option<(Activation, OutletId)> {
+    if model.outputs.contains(&x) {
+        return None;
+    }
+    let succ = model.outlet_successors(x);
+    if succ.len() != 2 {
+        return None;
+    }
+    let a = model.node(succ[0].node);
+    let b = model.node(succ[1].node);
+    let (scale_node, add_node) = match (bin_name(a)?.as_str(), bin_name(b)?.as_str()) {
+        ("Mul", "Add") => (a, b),
+        ("Add", "Mul") => (b, a),
+        _ => return None,
+    };
+    let scale = scalar_operand(model, scale_node, x)?;
+    if scalar_operand(model, add_node, x)? != 3.0 {
+        return None;
+    }
+    let add_out = OutletId::new(add_node.id, 0);
+    let max = sole_consumer(model, add_out)?;
+    if bin_name(max)? != "Max" || scalar_operand(model, max, add_out)? != 0.0 {
+        return None;
+    }
+    let max_out = OutletId::new(max.id, 0);
+    let min = sole_consumer(model, max_out)?;
+    if bin_name(min)? != "Min" || scalar_operand(model, min, max_out)? != 6.0 {
+        return None;
+    }
+    let min_out = OutletId::new(min.id, 0);
+    let scaled = OutletId::new(scale_node.id, 0);
+    let mul = sole_consumer(model, min_out)?;
+    if bin_name(mul)? != "Mul" || sole_consumer(model, scaled)?.id != mul.id {
+        return None;
+    }
+    // `(x * s) * clip` with the scaled value first, as the graph computes it.
+    if !(mul.inputs.contains(&scaled) && mul.inputs.contains(&min_out)) {
+        return None;
+    }
+    Some((Activation::HardSwish { scale }, OutletId::new(mul.id, 0)))
+}
