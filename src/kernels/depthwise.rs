@@ -314,16 +314,18 @@ mod tests {
             Activation::HardSwish { scale: 0.16662598 },
         ];
         let mut cases = 0;
-        for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-            for (h, w) in [(1, 1), (2, 3), (7, 5), (9, 17), (16, 16), (13, 70), (33, 129)] {
-                for pad in [[0, 0], [1, 1], [k / 2, k / 2], [0, 1], [k - 1, 0]] {
-                    // Output size for this padding with the same amount after as before,
-                    // plus the asymmetric SAME-style case.
-                    let oh = (h + 2 * pad[0]).saturating_sub(k) / s + 1;
-                    let ow = (w + 2 * pad[1]).saturating_sub(k) / s + 1;
-                    if h + 2 * pad[0] < k || w + 2 * pad[1] < k {
+        for (k, s) in [(3usize, 1usize), (3, 2), (5, 1), (5, 2)] {
+            for (h, w) in [(1usize, 1usize), (2, 3), (7, 5), (9, 17), (16, 16), (13, 70), (33, 129)] {
+                for (pad, after) in [[0, 0], [1, 1], [k / 2, k / 2], [0, 1], [k - 1, 0]]
+                    .into_iter()
+                    .flat_map(|p| [(p, 0), (p, 1)])
+                {
+                    // Padding after = before (+ 1: TensorFlow's asymmetric SAME).
+                    let (ph, pw) = (h + 2 * pad[0] + after, w + 2 * pad[1] + after);
+                    if ph < k || pw < k {
                         continue;
                     }
+                    let (oh, ow) = ((ph - k) / s + 1, (pw - k) / s + 1);
                     let channels = 3;
                     let op = DepthwiseConv {
                         channels,
@@ -356,6 +358,6 @@ mod tests {
                 }
             }
         }
-        assert!(cases > 100, "only {cases} cases ran");
+        assert!(cases > 200, "only {cases} cases ran");
     }
 }
