@@ -128,7 +128,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let mut samples = StageSamples::default();
         let mt = args.matmul_threads as usize;
         let executor = (mt > 1).then(|| Executor::multithread(mt));
-        for (i, f) in frames.iter().enumerate() {
+        let runs = args.frames as usize + WARMUP;
+        for (i, f) in frames.iter().cycle().take(runs).enumerate() {
             let (_, t) = match &executor {
                 Some(e) => multithread_tract_scope(e.clone(), || session.detect(f, &params))?,
                 None => session.detect(f, &params)?,

@@ -170,7 +170,8 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
     }
     let plane = &sc.plane[..];
     for oy in 0..oh {
-        let rows: [&[f32]; K] = std::array::from_fn(|ky| &plane[(oy * S + ky) * S * wq..][..S * wq]);
+        let rows: [&[f32]; K] =
+            std::array::from_fn(|ky| &plane[(oy * S + ky) * S * wq..][..S * wq]);
         let mut ox = 0;
         while ox + 4 * V <= owp {
             let mut acc = [[job.bias; V]; 4];
@@ -215,7 +216,11 @@ impl Eq for DepthwiseConv {}
 
 impl Op for DepthwiseConv {
     fn name(&self) -> StaticName {
-        format!("DepthwiseConv{}x{}/{}", self.kernel, self.kernel, self.stride).into()
+        format!(
+            "DepthwiseConv{}x{}/{}",
+            self.kernel, self.kernel, self.stride
+        )
+        .into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
@@ -298,7 +303,9 @@ mod tests {
     fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -315,7 +322,15 @@ mod tests {
         ];
         let mut cases = 0;
         for (k, s) in [(3usize, 1usize), (3, 2), (5, 1), (5, 2)] {
-            for (h, w) in [(1usize, 1usize), (2, 3), (7, 5), (9, 17), (16, 16), (13, 70), (33, 129)] {
+            for (h, w) in [
+                (1usize, 1usize),
+                (2, 3),
+                (7, 5),
+                (9, 17),
+                (16, 16),
+                (13, 70),
+                (33, 129),
+            ] {
                 for (pad, after) in [[0, 0], [1, 1], [k / 2, k / 2], [0, 1], [k - 1, 0]]
                     .into_iter()
                     .flat_map(|p| [(p, 0), (p, 1)])

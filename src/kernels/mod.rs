@@ -15,11 +15,15 @@
 pub mod activation;
 pub mod depthwise;
 pub mod pointwise;
+pub mod reduce;
+pub mod resize;
 pub mod simd;
 
 use activation::Activation;
 use depthwise::DepthwiseConv;
 use pointwise::PointwiseConv;
+use reduce::ReduceMax;
+use resize::BilinearResize;
 use simd::Isa;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,6 +54,8 @@ pub struct Replaced {
     pub pointwise: usize,
     pub activations: usize,
     pub residuals: usize,
+    pub resizes: usize,
+    pub reductions: usize,
 }
 
 /// Replace the convolutions our kernels cover (see the module docs). Nodes that don't fit
@@ -59,6 +65,16 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     let mut done = Replaced::default();
     for id in model.eval_order()? {
         let node = model.node(id);
+        if let Some(op) = match_resize(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
+            done.resizes += 1;
+            continue;
+        }
+        if let Some(op) = match_reduce_max(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
+            done.reductions += 1;
+            continue;
+        }
         let Some(conv) = node.op_as::<Conv>() else {
             continue;
         };
@@ -133,7 +149,10 @@ fn match_conv(
     if conv.q_params.is_some()
         || spec.data_format != DataFormat::NCHW
         || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&x| x != 1))
+        || spec
+            .dilations
+            .as_ref()
+            .is_some_and(|d| d.iter().any(|&x| x != 1))
         || node.inputs.len() != 3
     {
         return Ok(None);
@@ -170,9 +189,7 @@ fn match_conv(
         if !DepthwiseConv::supports(k, s) || weights.len() != cout * k * k {
             return Ok(None);
         }
-        let pads = spec
-            .padding
-            .compute(&[h, w], &[k, k], &[1, 1], &[s, s]);
+        let pads = spec.padding.compute(&[h, w], &[k, k], &[1, 1], &[s, s]);
         if pads[0].convoluted != oh || pads[1].convoluted != ow {
             return Ok(None);
         }
@@ -291,7 +308,8 @@ fn match_tail(model: &TypedModel, conv: OutletId, allow_residual: bool) -> Tract
                 } else {
                     add.inputs[0]
                 };
-                let same_shape = model.outlet_fact(other)?.shape == model.outlet_fact(tail.output)?.shape;
+                let same_shape =
+                    model.outlet_fact(other)?.shape == model.outlet_fact(tail.output)?.shape;
                 let is_const = model.outlet_fact(other)?.konst.is_some();
                 if other != tail.output && same_shape && !is_const {
                     tail.residual = Some(other);
@@ -345,4 +363,54 @@ fn match_hardswish(model: &TypedModel, x: OutletId) -> Option<(Activation, Outle
         return None;
     }
     Some((Activation::HardSwish { scale }, OutletId::new(mul.id, 0)))
+}
+
+/// A float NCHW linear `Resize` of the spatial axes with a plain coordinate transform.
+fn match_resize(model: &TypedModel, node: &TypedNode) -> TractResult<Option<BilinearResize>> {
+    use tract_onnx::tract_core::ops::nn::resize::Interpolator;
+    use tract_onnx_opl::resize::{CoordTransform, Resize};
+    let Some(op) = node.op_as::<Resize>() else {
+        return Ok(None);
+    };
+    let CoordTransform::Plain(coord) = &op.coord_transformer else {
+        return Ok(None);
+    };
+    if op.interpolator != Interpolator::Linear || op.antialias || op.axes.is_some() {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let (Some(&[1, c, h, w]), Some(&[1, oc, oh, ow])) =
+        (x.shape.as_concrete(), y.shape.as_concrete())
+    else {
+        return Ok(None);
+    };
+    use tract_onnx::tract_core::ops::nn::resize::CoordTransformer as T;
+    let supported = matches!(coord, T::Asymmetric | T::HalfPixel | T::AlignCorners);
+    if c != oc || !supported || h == 0 || w == 0 {
+        return Ok(None);
+    }
+    Ok(Some(BilinearResize::new(coord, c, [h, w], [oh, ow])))
+}
+
+/// A float `Reduce<Max>` over exactly one axis of a concrete shape.
+fn match_reduce_max(model: &TypedModel, node: &TypedNode) -> TractResult<Option<ReduceMax>> {
+    use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
+    let Some(op) = node.op_as::<Reduce>() else {
+        return Ok(None);
+    };
+    if op.reducer != Reducer::Max || op.axes.len() != 1 || node.inputs.len() != 1 {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    if x.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let Some(shape) = x.shape.as_concrete() else {
+        return Ok(None);
+    };
+    Ok(ReduceMax::new(shape, op.axes[0]))
 }

@@ -171,7 +171,14 @@ fn conv<const MR: usize, const NR: usize>(
             for (r, v) in bias.iter_mut().enumerate() {
                 *v = job.bias.get(o0 + r).copied().unwrap_or(0.0);
             }
-            let acc = kernel(cin, x, xs, x0, &job.packed[b * cin * MR..][..cin * MR], bias);
+            let acc = kernel(
+                cin,
+                x,
+                xs,
+                x0,
+                &job.packed[b * cin * MR..][..cin * MR],
+                bias,
+            );
             for (r, row) in acc.iter().enumerate().take(job.cout - o0) {
                 let at = (o0 + r) * p + p0;
                 let dst = &mut out[at..][..n];
@@ -325,7 +332,10 @@ impl EvalOp for PointwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(inputs.len() == 1 + self.residual as usize, "PointwiseConv: wrong inputs");
+        ensure!(
+            inputs.len() == 1 + self.residual as usize,
+            "PointwiseConv: wrong inputs"
+        );
         let [h, w] = self.hw;
         let mut out = Tensor::zero::<f32>(&[1, self.cout, h, w])?;
         {
@@ -372,7 +382,9 @@ mod tests {
     fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -394,7 +406,10 @@ mod tests {
                     let p = hw[0] * hw[1];
                     let w = Arc::new(rand_vec(cin * cout, &mut seed));
                     let b = Arc::new(rand_vec(cout, &mut seed));
-                    let x: Vec<f32> = rand_vec(cin * p, &mut seed).iter().map(|v| v * 4.0).collect();
+                    let x: Vec<f32> = rand_vec(cin * p, &mut seed)
+                        .iter()
+                        .map(|v| v * 4.0)
+                        .collect();
                     let res = residual.then(|| rand_vec(cout * p, &mut seed));
                     let mut want = vec![0f32; cout * p];
                     for o in 0..cout {
@@ -411,7 +426,16 @@ mod tests {
                         }
                     }
                     for isa in Isa::all_supported() {
-                        let op = PointwiseConv::new(isa, cin, cout, hw, w.clone(), b.clone(), act, residual);
+                        let op = PointwiseConv::new(
+                            isa,
+                            cin,
+                            cout,
+                            hw,
+                            w.clone(),
+                            b.clone(),
+                            act,
+                            residual,
+                        );
                         let mut got = vec![f32::NAN; want.len()];
                         op.run(&x, res.as_deref(), &mut got);
                         for (i, (g, r)) in got.iter().zip(&want).enumerate() {

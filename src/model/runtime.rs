@@ -312,7 +312,10 @@ impl Session {
     }
 
     /// The network input for `frame`: tensor, where the picture went, and `[height, width]`.
-    fn prepare(&mut self, frame: &Frame) -> Result<(Tensor, crate::preprocess::Placement, [usize; 2])> {
+    fn prepare(
+        &mut self,
+        frame: &Frame,
+    ) -> Result<(Tensor, crate::preprocess::Placement, [usize; 2])> {
         let m = &self.model.manifest;
         let size = self.input_size_for(frame.width, frame.height);
         let [h, w] = size;
@@ -341,18 +344,21 @@ impl Session {
         let mut per_node: HashMap<usize, String> = HashMap::new();
         for _ in 0..runs.max(1) {
             state
-                .run_plan_with_eval(tvec![tensor.clone().into_tvalue()], |ctx, op_state, node, input| {
-                    let t = Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
-                    let ms = t.elapsed().as_secs_f64() * 1e3;
-                    let kind = per_node
-                        .entry(node.id)
-                        .or_insert_with(|| op_kind(node.op.as_ref()))
-                        .clone();
-                    let e = by_kind.entry(kind).or_insert((0, 0.0));
-                    e.1 += ms;
-                    out
-                })
+                .run_plan_with_eval(
+                    tvec![tensor.clone().into_tvalue()],
+                    |ctx, op_state, node, input| {
+                        let t = Instant::now();
+                        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                        let ms = t.elapsed().as_secs_f64() * 1e3;
+                        let kind = per_node
+                            .entry(node.id)
+                            .or_insert_with(|| op_kind(node.op.as_ref()))
+                            .clone();
+                        let e = by_kind.entry(kind).or_insert((0, 0.0));
+                        e.1 += ms;
+                        out
+                    },
+                )
                 .map_err(|e| model_err(&m, format!("inference failed: {}", root_cause(&e))))?;
         }
         for kind in per_node.values() {
