@@ -156,11 +156,32 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
         let dst = &mut sc.plane[r * S * wq..][..S * wq];
         // Padded column c = ix + pl lands in phase c % S at c / S.
         let last = (w + pl).min(S * wq);
+        let n = last - pl;
         if S == 1 {
-            dst[pl..last].copy_from_slice(&src[..last - pl]);
+            dst[pl..last].copy_from_slice(&src[..n]);
         } else {
-            for c in pl..last {
-                dst[(c % S) * wq + c / S] = src[c - pl];
+            debug_assert_eq!(S, 2);
+            // Stride 2: input column ix goes to padded column ix + pl, i.e. phase
+            // (ix + pl) % 2 at (ix + pl) / 2. Even and odd input columns each form one
+            // contiguous run: a de-interleave, which vectorises (the per-element scatter
+            // cost more than the convolution).
+            let (even, odd) = dst.split_at_mut(wq);
+            let (first, second) = if pl % 2 == 0 {
+                (&mut even[pl / 2..], &mut odd[pl / 2..])
+            } else {
+                (&mut odd[pl / 2..], &mut even[pl / 2 + 1..])
+            };
+            let pairs = n / 2;
+            for ((a, b), xy) in first
+                .iter_mut()
+                .zip(second.iter_mut())
+                .zip(src[..2 * pairs].chunks_exact(2))
+            {
+                *a = xy[0];
+                *b = xy[1];
+            }
+            if n % 2 == 1 {
+                first[pairs] = src[n - 1];
             }
         }
     }

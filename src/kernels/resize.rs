@@ -154,7 +154,7 @@ mod tests {
                 (1, 2, 0.0),
                 (1, 2, 0.5),
                 (2, 2, 0.0),
-                (2, 2, 0.5)
+                (2, 2, 0.0)
             ]
         );
         // Half-pixel 2x: 0.25 / 0.75 weights, clamped at both edges.
