@@ -144,22 +144,30 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
     // Columns per phase and padded rows needed by the last output.
     let wq = owp + (K - 1) / S;
     let hp = (oh - 1) * S + K;
-    sc.plane.clear();
-    sc.plane.resize(hp * S * wq, 0.0);
-    sc.row.clear();
-    sc.row.resize(owp, 0.0);
+    // Every element of the plane is written below (zeros or input), so it is only grown.
+    let need = hp * S * wq;
+    if sc.plane.len() < need {
+        sc.plane.resize(need, 0.0);
+    }
+    if sc.row.len() < owp {
+        sc.row.resize(owp, 0.0);
+    }
     for r in 0..hp {
+        let dst = &mut sc.plane[r * S * wq..][..S * wq];
         let Some(iy) = r.checked_sub(pt).filter(|&y| y < h) else {
+            dst.fill(0.0);
             continue;
         };
         let src = &job.x[iy * w..][..w];
-        let dst = &mut sc.plane[r * S * wq..][..S * wq];
         // Padded column c = ix + pl lands in phase c % S at c / S.
         let last = (w + pl).min(S * wq);
         let n = last - pl;
         if S == 1 {
+            dst[..pl].fill(0.0);
             dst[pl..last].copy_from_slice(&src[..n]);
+            dst[last..].fill(0.0);
         } else {
+            dst.fill(0.0);
             debug_assert_eq!(S, 2);
             // Stride 2: input column ix goes to padded column ix + pl, i.e. phase
             // (ix + pl) % 2 at (ix + pl) / 2. Even and odd input columns each form one
@@ -264,7 +272,7 @@ impl EvalOp for DepthwiseConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.iter().exactly_one().ok().context("one input")?;
         let [oh, ow] = self.out_hw;
-        let mut out = Tensor::zero::<f32>(&[1, self.channels, oh, ow])?;
+        let mut out = super::output_tensor(&[1, self.channels, oh, ow])?;
         {
             let x = input.try_as_plain_ram()?;
             let mut o = out.try_as_plain_ram_mut()?;

@@ -47,6 +47,15 @@ pub fn set_enabled(on: bool) {
     DISABLED.store(!on, Ordering::Relaxed);
 }
 
+/// A float output tensor for one of our kernels, not zeroed: each kernel writes every
+/// element of its output (the unit tests fill outputs with NaN before running a kernel and
+/// compare every element). Zeroing cost ~8% of inference time on large feature maps.
+fn output_tensor(shape: &[usize]) -> TractResult<Tensor> {
+    // SAFETY: f32 has no invalid bit patterns and the tensor is fully overwritten before it
+    // is read (see above).
+    unsafe { Tensor::uninitialized::<f32>(shape) }
+}
+
 /// What [`accelerate`] replaced.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replaced {

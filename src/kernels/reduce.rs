@@ -70,7 +70,7 @@ impl EvalOp for ReduceMax {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.iter().exactly_one().ok().context("one input")?;
-        let mut out = Tensor::zero::<f32>(&self.out_shape)?;
+        let mut out = super::output_tensor(&self.out_shape)?;
         {
             let x = input.try_as_plain_ram()?;
             let mut o = out.try_as_plain_ram_mut()?;
@@ -105,7 +105,7 @@ mod tests {
         let x = [
             1.0, -5.0, 7.0, 2.0, 3.0, 9.0, -1.0, -2.0, -3.0, -4.0, -0.5, -8.0,
         ];
-        let mut y = [0f32; 4];
+        let mut y = [f32::NAN; 4];
         op.run(&x, &mut y);
         assert_eq!(y, [7.0, 9.0, -0.5, -2.0]);
         assert_eq!(&op.out_shape[..], &[2, 1, 2]);

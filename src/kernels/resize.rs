@@ -113,7 +113,7 @@ impl EvalOp for BilinearResize {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.iter().exactly_one().ok().context("one input")?;
         let [oh, ow] = self.out_hw;
-        let mut out = Tensor::zero::<f32>(&[1, self.channels, oh, ow])?;
+        let mut out = super::output_tensor(&[1, self.channels, oh, ow])?;
         {
             let x = input.try_as_plain_ram()?;
             let mut o = out.try_as_plain_ram_mut()?;

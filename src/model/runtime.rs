@@ -29,6 +29,10 @@ pub struct OpTime {
 /// A short operator name for profiles: tract's op name, refined where one name hides very
 /// different kernels.
 fn op_kind(op: &dyn TypedOp) -> String {
+    if std::env::var_os("CENTERSCOPE_OPS_BY_NODE").is_some() {
+        let info = op.info().unwrap_or_default().join(" ");
+        return format!("{} {}", op.name(), info);
+    }
     op.name().to_string()
 }
 
