@@ -119,7 +119,9 @@ struct Job<'a> {
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn run_avx512(job: &Job, out: &mut [f32]) {
     // SAFETY (closure): avx512f is enabled on this function; `Tile::check` ran.
-    conv::<12, 32>(job, out, |t, dst| unsafe { x86::tile_avx512(t, dst) })
+    conv::<12, 32>(job, out, |t, dst| unsafe { x86::tile_avx512(t, dst) });
+    // Order the non-temporal stores before anything that follows.
+    std::arch::x86_64::_mm_sfence();
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -150,6 +152,10 @@ pub(crate) struct Tile<'a> {
     pub residual: Option<&'a [f32]>,
     /// Distance between output rows in the destination (and residual).
     pub ds: usize,
+    /// Write with non-temporal stores (outputs much larger than the caches, written once
+    /// and read by the next layer from memory anyway: skips reading each line before
+    /// overwriting it).
+    pub stream: bool,
 }
 
 impl Tile<'_> {
@@ -189,6 +195,7 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
     // every output block in turn, and each block writes its rows of the chunk sequentially
     // (writing all output channels of one tile at once scattered stores over `cout` planes
     // and ran at a third of the speed on the wide early layers).
+    let stream = job.cout * p > STREAM_OVER_FLOATS;
     let chunk = ((L2_BUDGET_FLOATS / cin.max(1)) / NR).max(1) * NR;
     let mut c0 = 0;
     while c0 < p {
@@ -211,6 +218,7 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
                     act: job.act,
                     residual: job.residual.map(|r| &r[o0 * p + p0..]),
                     ds: p,
+                    stream,
                 };
                 if n == NR {
                     let dst = &mut out[o0 * p + p0..];
@@ -223,6 +231,7 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
                     tile.act = Activation::Identity;
                     tile.residual = None;
                     tile.ds = NR;
+                    tile.stream = false;
                     tile.check(MR, NR, &edge_out);
                     kernel(&tile, &mut edge_out);
                     for r in 0..rows {
@@ -243,6 +252,9 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
         c0 = c1;
     }
 }
+
+/// Outputs larger than this (8 MiB) are written with non-temporal stores.
+const STREAM_OVER_FLOATS: usize = 2 << 20;
 
 /// Input floats per pixel chunk (256 KiB: half of a small L2).
 const L2_BUDGET_FLOATS: usize = 64 * 1024;
@@ -352,8 +364,13 @@ mod x86 {
                 lo = _mm512_add_ps(lo, _mm512_loadu_ps(s));
                 hi = _mm512_add_ps(hi, _mm512_loadu_ps(s.add(16)));
             }
-            _mm512_storeu_ps(d, lo);
-            _mm512_storeu_ps(d.add(16), hi);
+            if t.stream && (d as usize) % 64 == 0 {
+                _mm512_stream_ps(d, lo);
+                _mm512_stream_ps(d.add(16), hi);
+            } else {
+                _mm512_storeu_ps(d, lo);
+                _mm512_storeu_ps(d.add(16), hi);
+            }
         }
     }
 
