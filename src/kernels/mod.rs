@@ -18,6 +18,7 @@ pub mod pointwise;
 pub mod reduce;
 pub mod resize;
 pub mod simd;
+pub mod spatial;
 
 use activation::Activation;
 use depthwise::DepthwiseConv;
@@ -25,6 +26,7 @@ use pointwise::PointwiseConv;
 use reduce::ReduceMax;
 use resize::BilinearResize;
 use simd::Isa;
+use spatial::SpatialConv;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
@@ -61,6 +63,7 @@ fn output_tensor(shape: &[usize]) -> TractResult<Tensor> {
 pub struct Replaced {
     pub depthwise: usize,
     pub pointwise: usize,
+    pub spatial: usize,
     pub activations: usize,
     pub residuals: usize,
     pub resizes: usize,
@@ -99,6 +102,11 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
                 done.depthwise += 1;
                 Box::new(op)
             }
+            Found::Spatial(mut op) => {
+                op.act = tail.act;
+                done.spatial += 1;
+                Box::new(op)
+            }
             Found::Pointwise(op) => {
                 if let Some(r) = tail.residual {
                     inputs.push(patch.tap_model(model, r)?);
@@ -131,6 +139,7 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
 
 enum Found {
     Depthwise(DepthwiseConv),
+    Spatial(SpatialConv),
     Pointwise(PointwiseParts),
 }
 
@@ -152,7 +161,7 @@ fn match_conv(
     model: &TypedModel,
     node: &TypedNode,
     conv: &Conv,
-    _isa: Isa,
+    isa: Isa,
 ) -> TractResult<Option<Found>> {
     let spec = &conv.pool_spec;
     if conv.q_params.is_some()
@@ -214,7 +223,36 @@ fn match_conv(
             act: Activation::Identity,
         })));
     }
+    let pointwise = ks[..] == [1, 1] && strides[..] == [1, 1] && [oh, ow] == [h, w];
     if conv.group == 1
+        && !pointwise
+        && ks[0] == ks[1]
+        && strides[0] == strides[1]
+        && SpatialConv::supports(ks[0], strides[0])
+        && weights.len() == cout * cin * ks[0] * ks[0]
+        && isa != Isa::Portable
+    {
+        let (k, s) = (ks[0], strides[0]);
+        let pads = spec.padding.compute(&[h, w], &[k, k], &[1, 1], &[s, s]);
+        if pads[0].convoluted != oh || pads[1].convoluted != ow {
+            return Ok(None);
+        }
+        return Ok(Some(Found::Spatial(SpatialConv::new(
+            isa,
+            cin,
+            cout,
+            k,
+            s,
+            [pads[0].pad_before, pads[1].pad_before],
+            [h, w],
+            [oh, ow],
+            &weights,
+            Arc::new(bias),
+            Activation::Identity,
+        ))));
+    }
+    if conv.group == 1
+        && isa != Isa::Portable
         && ks[..] == [1, 1]
         && strides[..] == [1, 1]
         && [oh, ow] == [h, w]

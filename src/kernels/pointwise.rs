@@ -51,15 +51,7 @@ impl PointwiseConv {
         act: Activation,
         residual: bool,
     ) -> PointwiseConv {
-        let (mr, _) = tile(isa);
-        let blocks = cout.div_ceil(mr);
-        let mut packed = vec![0f32; blocks * cin * mr];
-        for o in 0..cout {
-            let (b, r) = (o / mr, o % mr);
-            for i in 0..cin {
-                packed[(b * cin + i) * mr + r] = weights[o * cin + i];
-            }
-        }
+        let packed = pack(isa, cin, cout, &weights);
         PointwiseConv {
             cin,
             cout,
@@ -82,37 +74,73 @@ impl PointwiseConv {
         if let Some(r) = residual {
             assert_eq!(r.len(), output.len());
         }
+        let offs: Vec<usize> = (0..self.cin).map(|i| i * p).collect();
         let job = Job {
             cin: self.cin,
             cout: self.cout,
             pixels: p,
             x: input,
+            offs: &offs,
             packed: &self.packed,
             bias: &self.bias,
             act: self.act,
             residual,
+            ds: p,
         };
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: ops are built for `Isa::best()` or, in tests, for a supported level.
-            Isa::Avx512 => unsafe { run_avx512(&job, output) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            Isa::Avx2Fma => unsafe { run_avx2(&job, output) },
-            _ => run_portable(&job, output),
-        }
+        gemm(self.isa, &job, output);
     }
 }
 
-struct Job<'a> {
-    cin: usize,
-    cout: usize,
-    pixels: usize,
-    x: &'a [f32],
-    packed: &'a [f32],
-    bias: &'a [f32],
-    act: Activation,
-    residual: Option<&'a [f32]>,
+/// Weights `[cout][k]` packed for `isa`'s micro-kernel: `[cout / MR][k][MR]`, zero-padded.
+pub(crate) fn pack(isa: Isa, k: usize, cout: usize, weights: &[f32]) -> Vec<f32> {
+    let (mr, _) = tile(isa);
+    let blocks = cout.div_ceil(mr);
+    let mut packed = vec![0f32; blocks * k * mr];
+    for o in 0..cout {
+        let (b, r) = (o / mr, o % mr);
+        for i in 0..k {
+            packed[(b * k + i) * mr + r] = weights[o * k + i];
+        }
+    }
+    packed
+}
+
+/// `out[o][p] = act(bias[o] + Σ_i w[o][i] · x[offs[i] + p]) (+ residual[o][p])` for
+/// `p < pixels`: a 1×1 convolution when `offs[i] = i · pixels`, any convolution when the
+/// offsets point at shifted copies of the input (see `spatial`).
+pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
+    assert!(job.offs.len() == job.cin);
+    assert!(job.offs.iter().all(|&o| o + job.pixels <= job.x.len()));
+    assert!(job.ds >= job.pixels && out.len() >= (job.cout - 1) * job.ds + job.pixels);
+    if let Some(r) = job.residual {
+        assert!(r.len() >= (job.cout - 1) * job.ds + job.pixels);
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: ops are built for `Isa::best()` or, in tests, for a supported level.
+        Isa::Avx512 => unsafe { run_avx512(job, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2Fma => unsafe { run_avx2(job, out) },
+        _ => run_portable(job, out),
+    }
+}
+
+pub(crate) struct Job<'a> {
+    /// Reduction length (input channels × taps).
+    pub cin: usize,
+    pub cout: usize,
+    pub pixels: usize,
+    pub x: &'a [f32],
+    /// Where reduction row `i` starts in `x`.
+    pub offs: &'a [usize],
+    /// From [`pack`].
+    pub packed: &'a [f32],
+    pub bias: &'a [f32],
+    pub act: Activation,
+    pub residual: Option<&'a [f32]>,
+    /// Distance between output channels in `out` (and `residual`), at least `pixels`.
+    pub ds: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -138,9 +166,9 @@ fn run_portable(job: &Job, out: &mut [f32]) {
 /// One micro-kernel call: `rows` (≤ MR) output channels × NR pixels.
 pub(crate) struct Tile<'a> {
     pub cin: usize,
-    /// Input rows: row `i` of the tile is `x[i * xs + x0 ..][..NR]`.
+    /// Input rows: row `i` of the tile is `x[offs[i] + x0 ..][..NR]`.
     pub x: &'a [f32],
-    pub xs: usize,
+    pub offs: &'a [usize],
     pub x0: usize,
     /// Packed weights of this block, `[cin][MR]`.
     pub w: &'a [f32],
@@ -162,7 +190,10 @@ impl Tile<'_> {
     /// The bounds every micro-kernel relies on (checked once per tile, outside the loops).
     fn check(&self, mr: usize, nr: usize, dst: &[f32]) {
         assert!(self.rows >= 1 && self.rows <= mr);
-        assert!(self.cin == 0 || (self.cin - 1) * self.xs + self.x0 + nr <= self.x.len());
+        assert!(self.offs.len() >= self.cin);
+        assert!(self.offs[..self.cin]
+            .iter()
+            .all(|&o| o + self.x0 + nr <= self.x.len()));
         assert!(self.w.len() >= self.cin * mr && self.bias.len() >= mr);
         let span = (self.rows - 1) * self.ds + nr;
         assert!(dst.len() >= span);
@@ -175,7 +206,11 @@ impl Tile<'_> {
 /// The tiling around a micro-kernel `kernel(tile, dst)`, which writes
 /// `act(Σ w·x + bias) (+ residual)` for `tile.rows` rows of NR pixels into `dst`.
 #[inline(always)]
-fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: impl Fn(&Tile, &mut [f32])) {
+fn conv<const MR: usize, const NR: usize>(
+    job: &Job,
+    out: &mut [f32],
+    kernel: impl Fn(&Tile, &mut [f32]),
+) {
     let (cin, p) = (job.cin, job.pixels);
     let blocks = job.cout.div_ceil(MR);
     let mut bias = job.bias.to_vec();
@@ -184,18 +219,20 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
     let mut edge_out = vec![0f32; MR * NR];
     // The last, partial pixel tile (if any) reads a zero-padded copy of its inputs.
     let tail = p % NR;
+    let edge_offs: Vec<usize> = (0..cin).map(|i| i * NR).collect();
     if tail != 0 {
         let p0 = p - tail;
         edge_x.resize(cin * NR, 0.0);
         for i in 0..cin {
-            edge_x[i * NR..][..tail].copy_from_slice(&job.x[i * p + p0..][..tail]);
+            edge_x[i * NR..][..tail].copy_from_slice(&job.x[job.offs[i] + p0..][..tail]);
         }
     }
     // Cache blocking: a chunk of pixels whose inputs fit in half the L2 cache is read by
     // every output block in turn, and each block writes its rows of the chunk sequentially
     // (writing all output channels of one tile at once scattered stores over `cout` planes
     // and ran at a third of the speed on the wide early layers).
-    let stream = job.cout * p > STREAM_OVER_FLOATS;
+    let ds = job.ds;
+    let stream = job.cout * ds > STREAM_OVER_FLOATS;
     let chunk = ((L2_BUDGET_FLOATS / cin.max(1)) / NR).max(1) * NR;
     let mut c0 = 0;
     while c0 < p {
@@ -210,23 +247,23 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
                 let mut tile = Tile {
                     cin,
                     x: job.x,
-                    xs: p,
+                    offs: job.offs,
                     x0: p0,
                     w,
                     bias: &bias[o0..][..MR],
                     rows,
                     act: job.act,
-                    residual: job.residual.map(|r| &r[o0 * p + p0..]),
-                    ds: p,
+                    residual: job.residual.map(|r| &r[o0 * ds + p0..]),
+                    ds,
                     stream,
                 };
                 if n == NR {
-                    let dst = &mut out[o0 * p + p0..];
+                    let dst = &mut out[o0 * ds + p0..];
                     tile.check(MR, NR, dst);
                     kernel(&tile, dst);
                 } else {
                     tile.x = &edge_x;
-                    tile.xs = NR;
+                    tile.offs = &edge_offs;
                     tile.x0 = 0;
                     tile.act = Activation::Identity;
                     tile.residual = None;
@@ -235,7 +272,7 @@ fn conv<const MR: usize, const NR: usize>(job: &Job, out: &mut [f32], kernel: im
                     tile.check(MR, NR, &edge_out);
                     kernel(&tile, &mut edge_out);
                     for r in 0..rows {
-                        let at = (o0 + r) * p + p0;
+                        let at = (o0 + r) * ds + p0;
                         let dst = &mut out[at..][..n];
                         dst.copy_from_slice(&edge_out[r * NR..][..n]);
                         job.act.apply_slice(dst);
@@ -267,7 +304,7 @@ fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &Tile, ds
         *a = [t.bias[r]; NR];
     }
     for i in 0..t.cin {
-        let xr = &t.x[i * t.xs + t.x0..][..NR];
+        let xr = &t.x[t.offs[i] + t.x0..][..NR];
         let wr = &t.w[i * MR..][..MR];
         for r in 0..MR {
             let wv = wr[r];
@@ -343,8 +380,9 @@ mod x86 {
         }
         let xp = t.x.as_ptr().add(t.x0);
         let wp = t.w.as_ptr();
+        let op = t.offs.as_ptr();
         for i in 0..t.cin {
-            let row = xp.add(i * t.xs);
+            let row = xp.add(*op.add(i));
             let a = _mm512_loadu_ps(row);
             let b = _mm512_loadu_ps(row.add(16));
             let wi = wp.add(i * MR);
@@ -387,8 +425,9 @@ mod x86 {
         }
         let xp = t.x.as_ptr().add(t.x0);
         let wp = t.w.as_ptr();
+        let op = t.offs.as_ptr();
         for i in 0..t.cin {
-            let row = xp.add(i * t.xs);
+            let row = xp.add(*op.add(i));
             let a = _mm256_loadu_ps(row);
             let b = _mm256_loadu_ps(row.add(8));
             let wi = wp.add(i * MR);

@@ -1,0 +1,298 @@
+//! Dense K×K convolution (groups = 1, stride 1 or 2), NCHW, as one matrix product without an
+//! im2col copy: the stem (3→32 channels, 3×3 stride 2 on the full-resolution picture) and
+//! CenterFace's 3×3 neck convolution.
+//!
+//! The input is copied once into a zero-padded buffer split by stride phase
+//! (`[cin][S][S][Hq][Wq]`, the layout the depthwise kernel uses too). In that buffer, tap
+//! `(i, ky, kx)` of output pixel `(y, x)` sits at a fixed offset plus `y · Wq + x`, so the
+//! convolution is the 1×1 kernel's product over `cin · K · K` rows whose start offsets differ
+//! — the micro-kernel takes a table of row offsets. One product per output row writes
+//! straight into the output.
+
+use super::activation::Activation;
+use super::pointwise::{gemm, pack, Job};
+use super::simd::Isa;
+use std::sync::Arc;
+use tract_onnx::prelude::tract_itertools::Itertools;
+use tract_onnx::tract_core::internal::*;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpatialConv {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// `[top, left]`
+    pub pad: [usize; 2],
+    pub in_hw: [usize; 2],
+    pub out_hw: [usize; 2],
+    pub bias: Arc<Vec<f32>>,
+    pub act: Activation,
+    pub isa: Isa,
+    /// Weights `[cout][cin][K][K]` packed by [`pack`].
+    packed: Arc<Vec<f32>>,
+}
+
+impl SpatialConv {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        isa: Isa,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        pad: [usize; 2],
+        in_hw: [usize; 2],
+        out_hw: [usize; 2],
+        weights: &[f32],
+        bias: Arc<Vec<f32>>,
+        act: Activation,
+    ) -> SpatialConv {
+        SpatialConv {
+            cin,
+            cout,
+            kernel,
+            stride,
+            pad,
+            in_hw,
+            out_hw,
+            bias,
+            act,
+            isa,
+            packed: Arc::new(pack(isa, cin * kernel * kernel, cout, weights)),
+        }
+    }
+
+    pub fn supports(kernel: usize, stride: usize) -> bool {
+        (1..=7).contains(&kernel) && (stride == 1 || stride == 2)
+    }
+
+    pub fn run(&self, input: &[f32], output: &mut [f32]) {
+        let (k, s) = (self.kernel, self.stride);
+        let [h, w] = self.in_hw;
+        let [oh, ow] = self.out_hw;
+        let [pt, pl] = self.pad;
+        assert_eq!(input.len(), self.cin * h * w);
+        assert_eq!(output.len(), self.cout * oh * ow);
+        let (hq, wq) = (oh + (k - 1) / s, ow + (k - 1) / s);
+        let plane = hq * wq;
+        // Phase planes, plus slack so the junk columns of the last row stay in bounds.
+        // Scratch buffers live per thread (one tract session per worker thread) so the
+        // megabytes they span are not allocated and faulted in on every frame.
+        SCRATCH.with_borrow_mut(|buf| {
+            let need = self.cin * s * s * plane + k;
+            if buf.len() < need {
+                buf.resize(need, 0.0);
+            }
+            let buf = &mut buf[..need];
+            buf.fill(0.0);
+            for i in 0..self.cin {
+                let src = &input[i * h * w..][..h * w];
+                for ry in 0..s {
+                    for rx in 0..s {
+                        let dst = &mut buf[((i * s + ry) * s + rx) * plane..][..plane];
+                        // Columns xx whose input column xx * s + rx - pl is inside the row.
+                        let x_lo = pl.saturating_sub(rx).div_ceil(s);
+                        let x_hi = ((w + pl).saturating_sub(rx)).div_ceil(s).min(wq);
+                        for yy in 0..hq {
+                            let Some(iy) = (yy * s + ry).checked_sub(pt).filter(|&y| y < h) else {
+                                continue;
+                            };
+                            let row = &src[iy * w..][..w];
+                            let d = &mut dst[yy * wq..][..wq];
+                            for xx in x_lo..x_hi {
+                                d[xx] = row[xx * s + rx - pl];
+                            }
+                        }
+                    }
+                }
+            }
+            self.multiply(buf, output);
+        });
+    }
+
+    fn multiply(&self, buf: &[f32], output: &mut [f32]) {
+        let (k, s) = (self.kernel, self.stride);
+        let [oh, ow] = self.out_hw;
+        let (hq, wq) = (oh + (k - 1) / s, ow + (k - 1) / s);
+        let plane = hq * wq;
+        let mut offs = Vec::with_capacity(self.cin * k * k);
+        for i in 0..self.cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let phase = (i * s + ky % s) * s + kx % s;
+                    offs.push(phase * plane + (ky / s) * wq + kx / s);
+                }
+            }
+        }
+        // One product per output row, written straight into the output (row `y` of the
+        // phase planes starts `y * wq` further on for every tap).
+        for y in 0..oh {
+            let job = Job {
+                cin: self.cin * k * k,
+                cout: self.cout,
+                pixels: ow,
+                x: &buf[y * wq..],
+                offs: &offs,
+                packed: &self.packed,
+                bias: &self.bias,
+                act: self.act,
+                residual: None,
+                ds: oh * ow,
+            };
+            gemm(self.isa, &job, &mut output[y * ow..]);
+        }
+    }
+}
+
+// Packed weights are derived from the model's; equal geometry and weights, equal ops.
+impl Eq for SpatialConv {}
+
+impl Op for SpatialConv {
+    fn name(&self) -> StaticName {
+        format!("SpatialConv{}x{}/{}", self.kernel, self.kernel, self.stride).into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{} -> {} channels, {:?} -> {:?} {} ({})",
+            self.cin,
+            self.cout,
+            self.in_hw,
+            self.out_hw,
+            self.act.name(),
+            self.isa.name()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for SpatialConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs.iter().exactly_one().ok().context("one input")?;
+        let [oh, ow] = self.out_hw;
+        let mut out = super::output_tensor(&[1, self.cout, oh, ow])?;
+        {
+            let x = input.try_as_plain_ram()?;
+            let mut o = out.try_as_plain_ram_mut()?;
+            self.run(x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
+        }
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for SpatialConv {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let [h, w] = self.in_hw;
+        ensure!(
+            inputs.len() == 1 && inputs[0].shape.as_concrete() == Some(&[1, self.cin, h, w]),
+            "SpatialConv: input does not match"
+        );
+        let [oh, ow] = self.out_hw;
+        Ok(tvec!(f32::fact([1, self.cout, oh, ow])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_isa_matches_a_direct_convolution() {
+        let mut seed = 5u64;
+        let mut cases = 0;
+        for (k, s) in [(3usize, 1usize), (3, 2), (1, 2), (5, 1), (5, 2)] {
+            for (cin, cout) in [(3usize, 32usize), (5, 7), (24, 24)] {
+                for (h, w) in [(5usize, 5usize), (8, 13), (31, 17)] {
+                    for (pad, after) in [([k / 2, k / 2], 0), ([0, 0], 1), ([1, 0], 0)] {
+                        let (ph, pw) = (h + 2 * pad[0] + after, w + 2 * pad[1] + after);
+                        if ph < k || pw < k {
+                            continue;
+                        }
+                        let (oh, ow) = ((ph - k) / s + 1, (pw - k) / s + 1);
+                        let wt = rand_vec(cout * cin * k * k, &mut seed);
+                        let b = Arc::new(rand_vec(cout, &mut seed));
+                        let x = rand_vec(cin * h * w, &mut seed);
+                        let act = if cases % 2 == 0 {
+                            Activation::Relu
+                        } else {
+                            Activation::Identity
+                        };
+                        let mut want = vec![0f32; cout * oh * ow];
+                        for o in 0..cout {
+                            for y in 0..oh {
+                                for xx in 0..ow {
+                                    let mut acc = b[o] as f64;
+                                    for i in 0..cin {
+                                        for ky in 0..k {
+                                            for kx in 0..k {
+                                                let iy = (y * s + ky) as isize - pad[0] as isize;
+                                                let ix = (xx * s + kx) as isize - pad[1] as isize;
+                                                if iy < 0
+                                                    || ix < 0
+                                                    || iy >= h as isize
+                                                    || ix >= w as isize
+                                                {
+                                                    continue;
+                                                }
+                                                acc += wt[((o * cin + i) * k + ky) * k + kx] as f64
+                                                    * x[(i * h + iy as usize) * w + ix as usize]
+                                                        as f64;
+                                            }
+                                        }
+                                    }
+                                    want[(o * oh + y) * ow + xx] = act.apply(acc as f32);
+                                }
+                            }
+                        }
+                        for isa in Isa::all_supported() {
+                            let op = SpatialConv::new(
+                                isa,
+                                cin,
+                                cout,
+                                k,
+                                s,
+                                pad,
+                                [h, w],
+                                [oh, ow],
+                                &wt,
+                                b.clone(),
+                                act,
+                            );
+                            let mut got = vec![f32::NAN; want.len()];
+                            op.run(&x, &mut got);
+                            for (j, (g, r)) in got.iter().zip(&want).enumerate() {
+                                assert!(
+                                    (g - r).abs() <= 1e-4 * (1.0 + r.abs()),
+                                    "{isa:?} k{k} s{s} {cin}->{cout} {h}x{w} {pad:?}+{after} [{j}]: {g} vs {r}"
+                                );
+                            }
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 100, "only {cases} cases");
+    }
+}
