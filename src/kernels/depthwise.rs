@@ -128,8 +128,14 @@ fn channel_portable<const K: usize, const S: usize>(
     channel::<K, S, 4, PORTABLE_FMA>(job, sc, out)
 }
 
-/// One channel with `V`-lane vectors: pad and phase-split the plane, then each output row in
-/// chunks of `4 * V` (then `V`) outputs.
+/// One channel with `V`-lane vectors.
+///
+/// The padded plane is split by stride phase into `S × S` planes of `hq × wq`
+/// (`[row phase][column phase][hq][wq]`). In those, tap `(ky, kx)` of output `(oy, ox)` is at
+/// a fixed offset plus `q = oy · wq + ox`, so the whole channel is one long loop over `q`
+/// (four vectors per step: four independent FMA chains), with `(K - 1) / S` junk columns per
+/// row that the final copy drops. No per-row tails: small late-layer maps (20×15) run at the
+/// same speed as large ones.
 #[inline(always)]
 fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
     job: &Channel,
@@ -139,41 +145,38 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
     let [h, w] = job.in_hw;
     let [oh, ow] = job.out_hw;
     let [pt, pl] = job.pad;
-    // Output row width rounded up to whole vectors; the extra columns read zeros.
-    let owp = ow.div_ceil(V) * V;
-    // Columns per phase and padded rows needed by the last output.
-    let wq = owp + (K - 1) / S;
-    let hp = (oh - 1) * S + K;
-    // Every element of the plane is written below (zeros or input), so it is only grown.
-    let need = hp * S * wq;
+    let (hq, wq) = (oh + (K - 1) / S, ow + (K - 1) / S);
+    let plane = hq * wq;
+    let total = oh * wq;
+    let steps = total.div_ceil(4 * V);
+    // Phase planes plus zero slack for the last step's overrun.
+    let need = S * S * plane + 4 * V + K;
     if sc.plane.len() < need {
         sc.plane.resize(need, 0.0);
     }
-    if sc.row.len() < owp {
-        sc.row.resize(owp, 0.0);
+    if sc.row.len() < steps * 4 * V {
+        sc.row.resize(steps * 4 * V, 0.0);
     }
-    for r in 0..hp {
-        let dst = &mut sc.plane[r * S * wq..][..S * wq];
-        let Some(iy) = r.checked_sub(pt).filter(|&y| y < h) else {
-            dst.fill(0.0);
-            continue;
-        };
-        let src = &job.x[iy * w..][..w];
-        // Padded column c = ix + pl lands in phase c % S at c / S.
-        let last = (w + pl).min(S * wq);
-        let n = last - pl;
-        if S == 1 {
-            dst[..pl].fill(0.0);
-            dst[pl..last].copy_from_slice(&src[..n]);
-            dst[last..].fill(0.0);
-        } else {
-            dst.fill(0.0);
+    let buf = &mut sc.plane[..need];
+    buf.fill(0.0);
+    for ry in 0..S {
+        for yy in 0..hq {
+            let Some(iy) = (yy * S + ry).checked_sub(pt).filter(|&y| y < h) else {
+                continue;
+            };
+            let row = &job.x[iy * w..][..w];
+            // Input column ix goes to padded column c = ix + pl: phase c % S, column c / S.
+            let n = w.min((S * wq).saturating_sub(pl));
+            if S == 1 {
+                buf[yy * wq + pl..][..n].copy_from_slice(&row[..n]);
+                continue;
+            }
             debug_assert_eq!(S, 2);
-            // Stride 2: input column ix goes to padded column ix + pl, i.e. phase
-            // (ix + pl) % 2 at (ix + pl) / 2. Even and odd input columns each form one
-            // contiguous run: a de-interleave, which vectorises (the per-element scatter
-            // cost more than the convolution).
-            let (even, odd) = dst.split_at_mut(wq);
+            // Even and odd input columns each form one contiguous run in one phase plane:
+            // a de-interleave, which vectorises (a strided gather did not).
+            let (p0, p1) = buf[ry * S * plane..].split_at_mut(plane);
+            let even = &mut p0[yy * wq..][..wq];
+            let odd = &mut p1[yy * wq..][..wq];
             let (first, second) = if pl % 2 == 0 {
                 (&mut even[pl / 2..], &mut odd[pl / 2..])
             } else {
@@ -183,59 +186,46 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
             for ((a, b), xy) in first
                 .iter_mut()
                 .zip(second.iter_mut())
-                .zip(src[..2 * pairs].chunks_exact(2))
+                .zip(row[..2 * pairs].chunks_exact(2))
             {
                 *a = xy[0];
                 *b = xy[1];
             }
             if n % 2 == 1 {
-                first[pairs] = src[n - 1];
+                first[pairs] = row[n - 1];
             }
         }
     }
+    let mut offs = [[0usize; K]; K];
     let mut wk = [[0f32; K]; K];
-    for (ky, row) in wk.iter_mut().enumerate() {
-        row.copy_from_slice(&job.w[ky * K..][..K]);
+    for ky in 0..K {
+        for kx in 0..K {
+            offs[ky][kx] = ((ky % S) * S + kx % S) * plane + (ky / S) * wq + kx / S;
+            wk[ky][kx] = job.w[ky * K + kx];
+        }
     }
-    let plane = &sc.plane[..];
-    for oy in 0..oh {
-        let rows: [&[f32]; K] =
-            std::array::from_fn(|ky| &plane[(oy * S + ky) * S * wq..][..S * wq]);
-        let mut ox = 0;
-        while ox + 4 * V <= owp {
-            let mut acc = [[job.bias; V]; 4];
-            for ky in 0..K {
-                for kx in 0..K {
-                    let src = &rows[ky][(kx % S) * wq + kx / S + ox..][..4 * V];
-                    let wv = wk[ky][kx];
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        for l in 0..V {
-                            a[l] = madd::<FMA>(wv, src[j * V + l], a[l]);
-                        }
-                    }
-                }
-            }
-            for (j, a) in acc.iter().enumerate() {
-                sc.row[ox + j * V..][..V].copy_from_slice(a);
-            }
-            ox += 4 * V;
-        }
-        while ox < owp {
-            let mut acc = [job.bias; V];
-            for ky in 0..K {
-                for kx in 0..K {
-                    let src = &rows[ky][(kx % S) * wq + kx / S + ox..][..V];
-                    let wv = wk[ky][kx];
+    let buf = &sc.plane[..need];
+    for step in 0..steps {
+        let q = step * 4 * V;
+        let mut acc = [[job.bias; V]; 4];
+        for ky in 0..K {
+            for kx in 0..K {
+                let src = &buf[offs[ky][kx] + q..][..4 * V];
+                let wv = wk[ky][kx];
+                for (j, a) in acc.iter_mut().enumerate() {
                     for l in 0..V {
-                        acc[l] = madd::<FMA>(wv, src[l], acc[l]);
+                        a[l] = madd::<FMA>(wv, src[j * V + l], a[l]);
                     }
                 }
             }
-            sc.row[ox..][..V].copy_from_slice(&acc);
-            ox += V;
         }
+        for (j, a) in acc.iter().enumerate() {
+            sc.row[q + j * V..][..V].copy_from_slice(a);
+        }
+    }
+    for oy in 0..oh {
         let dst = &mut out[oy * ow..][..ow];
-        dst.copy_from_slice(&sc.row[..ow]);
+        dst.copy_from_slice(&sc.row[oy * wq..][..ow]);
         job.act.apply_slice(dst);
     }
 }

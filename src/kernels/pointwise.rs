@@ -188,12 +188,15 @@ pub(crate) struct Tile<'a> {
 
 impl Tile<'_> {
     /// The bounds every micro-kernel relies on (checked once per tile, outside the loops).
-    fn check(&self, mr: usize, nr: usize, dst: &[f32]) {
+    /// `max_off` is the largest of `offs[..cin]` (computed once per product).
+    fn check(&self, mr: usize, nr: usize, max_off: usize, dst: &[f32]) {
         assert!(self.rows >= 1 && self.rows <= mr);
         assert!(self.offs.len() >= self.cin);
-        assert!(self.offs[..self.cin]
-            .iter()
-            .all(|&o| o + self.x0 + nr <= self.x.len()));
+        debug_assert_eq!(
+            self.offs[..self.cin].iter().max().copied().unwrap_or(0),
+            max_off
+        );
+        assert!(max_off + self.x0 + nr <= self.x.len());
         assert!(self.w.len() >= self.cin * mr && self.bias.len() >= mr);
         let span = (self.rows - 1) * self.ds + nr;
         assert!(dst.len() >= span);
@@ -220,6 +223,8 @@ fn conv<const MR: usize, const NR: usize>(
     // The last, partial pixel tile (if any) reads a zero-padded copy of its inputs.
     let tail = p % NR;
     let edge_offs: Vec<usize> = (0..cin).map(|i| i * NR).collect();
+    let max_off = job.offs.iter().max().copied().unwrap_or(0);
+    let edge_max_off = cin.saturating_sub(1) * NR;
     if tail != 0 {
         let p0 = p - tail;
         edge_x.resize(cin * NR, 0.0);
@@ -259,7 +264,7 @@ fn conv<const MR: usize, const NR: usize>(
                 };
                 if n == NR {
                     let dst = &mut out[o0 * ds + p0..];
-                    tile.check(MR, NR, dst);
+                    tile.check(MR, NR, max_off, dst);
                     kernel(&tile, dst);
                 } else {
                     tile.x = &edge_x;
@@ -269,7 +274,7 @@ fn conv<const MR: usize, const NR: usize>(
                     tile.residual = None;
                     tile.ds = NR;
                     tile.stream = false;
-                    tile.check(MR, NR, &edge_out);
+                    tile.check(MR, NR, edge_max_off, &edge_out);
                     kernel(&tile, &mut edge_out);
                     for r in 0..rows {
                         let at = (o0 + r) * ds + p0;
