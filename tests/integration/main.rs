@@ -8,6 +8,7 @@ mod cli_errors;
 mod gui;
 mod gui_smoke;
 mod gui_snapshots;
+mod kernels;
 mod parity;
 mod pipeline;
 mod video;
