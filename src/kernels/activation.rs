@@ -21,8 +21,8 @@ impl Activation {
         match self {
             Activation::Identity => x,
             Activation::Relu => x.max(0.0),
-            Activation::Relu6 => x.max(0.0).min(6.0),
-            Activation::HardSwish { scale } => (x * scale) * (x + 3.0).max(0.0).min(6.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::HardSwish { scale } => (x * scale) * (x + 3.0).clamp(0.0, 6.0),
         }
     }
 
@@ -32,10 +32,10 @@ impl Activation {
         match self {
             Activation::Identity => {}
             Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Relu6 => xs.iter_mut().for_each(|x| *x = x.max(0.0).min(6.0)),
+            Activation::Relu6 => xs.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
             Activation::HardSwish { scale } => xs
                 .iter_mut()
-                .for_each(|x| *x = (*x * scale) * (*x + 3.0).max(0.0).min(6.0)),
+                .for_each(|x| *x = (*x * scale) * (*x + 3.0).clamp(0.0, 6.0)),
         }
     }
 

@@ -41,6 +41,7 @@ fn tile(isa: Isa) -> (usize, usize) {
 }
 
 impl PointwiseConv {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         isa: Isa,
         cin: usize,
@@ -407,7 +408,7 @@ mod x86 {
                 lo = _mm512_add_ps(lo, _mm512_loadu_ps(s));
                 hi = _mm512_add_ps(hi, _mm512_loadu_ps(s.add(16)));
             }
-            if t.stream && (d as usize) % 64 == 0 {
+            if t.stream && (d as usize).is_multiple_of(64) {
                 _mm512_stream_ps(d, lo);
                 _mm512_stream_ps(d.add(16), hi);
             } else {
