@@ -43,21 +43,37 @@ impl DepthwiseConv {
         let [oh, ow] = self.out_hw;
         assert_eq!(input.len(), self.channels * h * w);
         assert_eq!(output.len(), self.channels * oh * ow);
-        let mut scratch = Scratch::default();
-        for c in 0..self.channels {
-            let k2 = self.kernel * self.kernel;
-            let job = Channel {
-                x: &input[c * h * w..][..h * w],
-                in_hw: self.in_hw,
-                out_hw: self.out_hw,
-                pad: self.pad,
-                w: &self.weights[c * k2..][..k2],
-                bias: self.bias[c],
-                act: self.act,
-            };
-            let out = &mut output[c * oh * ow..][..oh * ow];
-            dispatch(isa, self.kernel, self.stride, &job, &mut scratch, out);
-        }
+        // Channels are independent: with several threads (`--matmul-threads`) groups of
+        // them run in parallel, each with its own scratch.
+        let macs = self.channels * oh * ow * self.kernel * self.kernel;
+        let parts = if macs < super::PARALLEL_MIN_MACS {
+            1
+        } else {
+            super::parallelism().min(self.channels)
+        };
+        let per = self.channels.div_ceil(parts.max(1)).max(1);
+        let pieces: Vec<(usize, &mut [f32])> = output
+            .chunks_mut(per * oh * ow)
+            .enumerate()
+            .map(|(i, o)| (i * per, o))
+            .collect();
+        super::run_parts(pieces, |(c0, out)| {
+            let mut scratch = Scratch::default();
+            for (j, out) in out.chunks_exact_mut(oh * ow).enumerate() {
+                let c = c0 + j;
+                let k2 = self.kernel * self.kernel;
+                let job = Channel {
+                    x: &input[c * h * w..][..h * w],
+                    in_hw: self.in_hw,
+                    out_hw: self.out_hw,
+                    pad: self.pad,
+                    w: &self.weights[c * k2..][..k2],
+                    bias: self.bias[c],
+                    act: self.act,
+                };
+                dispatch(isa, self.kernel, self.stride, &job, &mut scratch, out);
+            }
+        });
     }
 }
 
@@ -328,6 +344,37 @@ mod tests {
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn threads_split_the_channels_without_changing_a_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let mut seed = 9u64;
+        let channels = 67;
+        let op = DepthwiseConv {
+            channels,
+            kernel: 3,
+            stride: 1,
+            pad: [1, 1],
+            in_hw: [64, 61],
+            out_hw: [64, 61],
+            weights: Arc::new(rand_vec(channels * 9, &mut seed)),
+            bias: Arc::new(rand_vec(channels, &mut seed)),
+            act: Activation::Relu,
+        };
+        let x = rand_vec(channels * 64 * 61, &mut seed);
+        for isa in Isa::all_supported() {
+            let mut one = vec![f32::NAN; x.len()];
+            op.run(isa, &x, &mut one);
+            let mut three = vec![f32::NAN; x.len()];
+            multithread_tract_scope(Executor::multithread(3), || op.run(isa, &x, &mut three));
+            assert!(
+                one.iter()
+                    .zip(&three)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{isa:?}"
+            );
+        }
     }
 
     #[test]

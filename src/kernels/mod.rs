@@ -49,6 +49,30 @@ pub fn set_enabled(on: bool) {
     DISABLED.store(!on, Ordering::Relaxed);
 }
 
+/// Layers smaller than this many multiply-adds always run on one thread.
+const PARALLEL_MIN_MACS: usize = 2_000_000;
+
+/// Threads of tract's current executor (the `--matmul-threads` pool; 1 by default).
+fn parallelism() -> usize {
+    use tract_linalg::multithread::{current_tract_executor, Executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool) => pool.current_num_threads(),
+        _ => 1,
+    }
+}
+
+/// Run `f` on every part, in parallel on tract's executor when it has several threads.
+fn run_parts<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    use tract_linalg::multithread::{current_tract_executor, Executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool) if parts.len() > 1 => {
+            pool.install(|| parts.into_par_iter().for_each(f))
+        }
+        _ => parts.into_iter().for_each(f),
+    }
+}
+
 /// A float output tensor for one of our kernels, not zeroed: each kernel writes every
 /// element of its output (the unit tests fill outputs with NaN before running a kernel and
 /// compare every element). Zeroing cost ~8% of inference time on large feature maps.

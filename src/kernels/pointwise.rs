@@ -116,6 +116,44 @@ pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
     if let Some(r) = job.residual {
         assert!(r.len() >= (job.cout - 1) * job.ds + job.pixels);
     }
+    // With several threads (`--matmul-threads`), groups of output blocks run in parallel:
+    // each group owns a contiguous range of output rows.
+    let (mr, _) = tile(isa);
+    let blocks = job.cout.div_ceil(mr);
+    let macs = job.cin * job.cout * job.pixels;
+    let parts = super::parallelism().min(blocks);
+    if parts <= 1 || macs < super::PARALLEL_MIN_MACS {
+        return gemm_serial(isa, job, out);
+    }
+    let per = blocks.div_ceil(parts);
+    let mut pieces = Vec::new();
+    let mut rest = out;
+    let mut b0 = 0;
+    while b0 < blocks {
+        let b1 = (b0 + per).min(blocks);
+        let o0 = b0 * mr;
+        let o1 = (b1 * mr).min(job.cout);
+        let (mine, tail) = if b1 < blocks {
+            let (a, b) = rest.split_at_mut((o1 - o0) * job.ds);
+            (a, b)
+        } else {
+            (rest, &mut [][..])
+        };
+        rest = tail;
+        let sub = Job {
+            cout: o1 - o0,
+            packed: &job.packed[b0 * job.cin * mr..],
+            bias: &job.bias[o0..],
+            residual: job.residual.map(|r| &r[o0 * job.ds..]),
+            ..*job
+        };
+        pieces.push((sub, mine));
+        b0 = b1;
+    }
+    super::run_parts(pieces, |(sub, mine)| gemm_serial(isa, &sub, mine));
+}
+
+fn gemm_serial(isa: Isa, job: &Job, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: ops are built for `Isa::best()` or, in tests, for a supported level.
@@ -127,6 +165,7 @@ pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct Job<'a> {
     /// Reduction length (input channels × taps).
     pub cin: usize,
@@ -542,6 +581,42 @@ mod tests {
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn threads_split_the_work_without_changing_a_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let mut seed = 3u64;
+        let (cin, cout, hw) = (64, 100, [40, 41]);
+        let p = hw[0] * hw[1];
+        let w = Arc::new(rand_vec(cin * cout, &mut seed));
+        let b = Arc::new(rand_vec(cout, &mut seed));
+        let x = rand_vec(cin * p, &mut seed);
+        let r = rand_vec(cout * p, &mut seed);
+        for isa in Isa::all_supported() {
+            let op = PointwiseConv::new(
+                isa,
+                cin,
+                cout,
+                hw,
+                w.clone(),
+                b.clone(),
+                Activation::Relu6,
+                true,
+            );
+            let mut one = vec![f32::NAN; cout * p];
+            op.run(&x, Some(&r), &mut one);
+            let mut three = vec![f32::NAN; cout * p];
+            multithread_tract_scope(Executor::multithread(3), || {
+                op.run(&x, Some(&r), &mut three)
+            });
+            assert!(
+                one.iter()
+                    .zip(&three)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{isa:?}"
+            );
+        }
     }
 
     #[test]
