@@ -77,23 +77,31 @@ impl DepthwiseConv {
     }
 }
 
-struct Channel<'a> {
-    x: &'a [f32],
-    in_hw: [usize; 2],
-    out_hw: [usize; 2],
-    pad: [usize; 2],
-    w: &'a [f32],
-    bias: f32,
-    act: Activation,
+/// One channel's work: input plane, geometry, its filter, bias and activation.
+pub(crate) struct Channel<'a> {
+    pub x: &'a [f32],
+    pub in_hw: [usize; 2],
+    pub out_hw: [usize; 2],
+    pub pad: [usize; 2],
+    pub w: &'a [f32],
+    pub bias: f32,
+    pub act: Activation,
 }
 
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     plane: Vec<f32>,
     row: Vec<f32>,
 }
 
-fn dispatch(isa: Isa, k: usize, s: usize, job: &Channel, sc: &mut Scratch, out: &mut [f32]) {
+pub(crate) fn dispatch(
+    isa: Isa,
+    k: usize,
+    s: usize,
+    job: &Channel,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
     macro_rules! by_shape {
         ($f:ident) => {
             match (k, s) {

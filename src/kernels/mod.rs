@@ -9,11 +9,16 @@
 //! absorbing the ReLU / ReLU6 / hard-swish that follows it and, for 1×1 convolutions, the
 //! residual addition. tract then optimises the rest of the graph around these nodes as usual.
 //!
+//! Large 1×1 expansions are then fused with the depthwise convolution that consumes them
+//! ([`ExpandDepthwise`]), so the biggest intermediate tensors stay in cache.
+//!
 //! The pass can be turned off (`centerscope bench --stock-tract`, or
-//! `CENTERSCOPE_KERNELS=off`) to measure tract's own kernels in the same run.
+//! `CENTERSCOPE_KERNELS=off`) to measure tract's own kernels in the same run;
+//! `CENTERSCOPE_FUSE=off` keeps our kernels but skips the fusion.
 
 pub mod activation;
 pub mod depthwise;
+pub mod fused;
 pub mod pointwise;
 pub mod reduce;
 pub mod resize;
@@ -22,6 +27,7 @@ pub mod spatial;
 
 use activation::Activation;
 use depthwise::DepthwiseConv;
+use fused::ExpandDepthwise;
 use pointwise::PointwiseConv;
 use reduce::ReduceMax;
 use resize::BilinearResize;
@@ -47,6 +53,25 @@ pub fn enabled() -> bool {
 /// Use tract's own kernels (`false`) or ours (`true`) for plans compiled from now on.
 pub fn set_enabled(on: bool) {
     DISABLED.store(!on, Ordering::Relaxed);
+}
+
+/// Keep freed memory in the process instead of giving it back to the OS after every frame.
+///
+/// Every layer allocates its output (up to ~30 MB at 640×480) and frees its inputs. With
+/// glibc's defaults the large blocks are fresh `mmap`s, so each frame re-faults and zeroes
+/// hundreds of MB of pages: 5–10 % of inference time here, and it made timings depend on the
+/// order of allocations. Raising the mmap and trim thresholds lets the heap recycle those
+/// blocks (resident memory stays at the per-frame peak, which it reaches anyway). Called
+/// once at start by the binary; a no-op on other platforms.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation parameters; it is called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
 }
 
 /// Layers smaller than this many multiply-adds always run on one thread.
@@ -91,6 +116,8 @@ pub struct Replaced {
     pub activations: usize,
     pub residuals: usize,
     pub resizes: usize,
+    /// Expansion + depthwise pairs fused into one band-wise kernel.
+    pub fused: usize,
     pub reductions: usize,
 }
 
@@ -158,7 +185,42 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
         patch.apply(model)?;
     }
     model.compact()?;
+    if std::env::var("CENTERSCOPE_FUSE").map_or(true, |v| v != "off") {
+        done.fused = fuse_expand_depthwise(model)?;
+    }
+    model.compact()?;
     Ok(done)
+}
+
+/// Fuse each large 1×1 expansion into the depthwise convolution that alone consumes it.
+fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<usize> {
+    let mut fused = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(dw) = node.op_as::<DepthwiseConv>() else {
+            continue;
+        };
+        let producer = node.inputs[0];
+        let prev = model.node(producer.node);
+        let Some(pw) = prev.op_as::<PointwiseConv>() else {
+            continue;
+        };
+        let sole = sole_consumer(model, producer).is_some_and(|n| n.id == id);
+        if pw.residual || !sole || pw.hw != dw.in_hw || !ExpandDepthwise::worth_it(pw) {
+            continue;
+        }
+        let op = ExpandDepthwise {
+            expand: Arc::new(pw.clone()),
+            depthwise: Arc::new(dw.clone()),
+        };
+        let mut patch = TypedModelPatch::default();
+        let x = patch.tap_model(model, prev.inputs[0])?;
+        let wired = patch.wire_node(node.name.clone(), op, &[x])?;
+        patch.shunt_outside(model, OutletId::new(id, 0), wired[0])?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
 }
 
 enum Found {

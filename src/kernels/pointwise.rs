@@ -28,11 +28,11 @@ pub struct PointwiseConv {
     pub residual: bool,
     /// The instruction set the packing was made for.
     pub isa: Isa,
-    packed: Arc<Vec<f32>>,
+    pub(crate) packed: Arc<Vec<f32>>,
 }
 
 /// Micro-kernel shape `(MR, NR)` of each instruction set.
-fn tile(isa: Isa) -> (usize, usize) {
+pub(crate) fn tile(isa: Isa) -> (usize, usize) {
     match isa {
         Isa::Avx512 => (12, 32),
         Isa::Avx2Fma => (6, 16),
@@ -153,7 +153,7 @@ pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
     super::run_parts(pieces, |(sub, mine)| gemm_serial(isa, &sub, mine));
 }
 
-fn gemm_serial(isa: Isa, job: &Job, out: &mut [f32]) {
+pub(crate) fn gemm_serial(isa: Isa, job: &Job, out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: ops are built for `Isa::best()` or, in tests, for a supported level.
