@@ -17,6 +17,7 @@
 //! `CENTERSCOPE_FUSE=off` keeps our kernels but skips the fusion.
 
 pub mod activation;
+pub mod broadcast;
 pub mod depthwise;
 pub mod fused;
 pub mod pointwise;
@@ -26,6 +27,7 @@ pub mod simd;
 pub mod spatial;
 
 use activation::Activation;
+use broadcast::{BinKind, BroadcastBinary};
 use depthwise::DepthwiseConv;
 use fused::ExpandDepthwise;
 use pointwise::PointwiseConv;
@@ -119,6 +121,7 @@ pub struct Replaced {
     /// Expansion + depthwise pairs fused into one band-wise kernel.
     pub fused: usize,
     pub reductions: usize,
+    pub broadcasts: usize,
 }
 
 /// Replace the convolutions our kernels cover (see the module docs). Nodes that don't fit
@@ -131,6 +134,11 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
         if let Some(op) = match_resize(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
             done.resizes += 1;
+            continue;
+        }
+        if let Some(op) = match_broadcast(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
+            done.broadcasts += 1;
             continue;
         }
         if let Some(op) = match_reduce_max(model, node)? {
@@ -546,4 +554,41 @@ fn match_reduce_max(model: &TypedModel, node: &TypedNode) -> TractResult<Option<
         return Ok(None);
     };
     Ok(ReduceMax::new(shape, op.axes[0]))
+}
+
+/// A float binary operation (arithmetic or comparison) that broadcasts in the middle of
+/// its shapes, large enough to matter. Same-shape and by-scalar operations stay with tract,
+/// whose fused chains handle them well.
+fn match_broadcast(model: &TypedModel, node: &TypedNode) -> TractResult<Option<BroadcastBinary>> {
+    let Some(kind) = bin_name(node).as_deref().and_then(BinKind::from_name) else {
+        return Ok(None);
+    };
+    if node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let a = model.outlet_fact(node.inputs[0])?;
+    let b = model.outlet_fact(node.inputs[1])?;
+    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if a.datum_type != f32::datum_type() || b.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let (Some(sa), Some(sb), Some(so)) = (
+        a.shape.as_concrete(),
+        b.shape.as_concrete(),
+        y.shape.as_concrete(),
+    ) else {
+        return Ok(None);
+    };
+    let volume: usize = so.iter().product();
+    let scalar = |s: &[usize]| s.iter().product::<usize>() == 1;
+    if volume < 16 * 1024 || (sa == so && sb == so) || scalar(sa) || scalar(sb) {
+        return Ok(None);
+    }
+    Ok(
+        broadcast::Plan::new(sa, sb, so).map(|plan| BroadcastBinary {
+            kind,
+            out_shape: so.into(),
+            plan,
+        }),
+    )
 }
