@@ -49,7 +49,8 @@ impl BinKind {
         )
     }
 
-    #[inline(always)]
+    /// The scalar definition (the kernels instantiate one closure per operation).
+    #[cfg(test)]
     fn arith(self, a: f32, b: f32) -> f32 {
         match self {
             BinKind::Add => a + b,
@@ -163,6 +164,20 @@ impl Plan {
     }
 
     fn run_arith(&self, kind: BinKind, a: &[f32], b: &[f32], out: &mut [f32]) {
+        // One instantiation per operation, so each inner loop is a plain vector loop.
+        match kind {
+            BinKind::Add => self.run_with(a, b, out, |x, y| x + y),
+            BinKind::Sub => self.run_with(a, b, out, |x, y| x - y),
+            BinKind::Mul => self.run_with(a, b, out, |x, y| x * y),
+            BinKind::Div => self.run_with(a, b, out, |x, y| x / y),
+            BinKind::Max => self.run_with(a, b, out, f32::max),
+            BinKind::Min => self.run_with(a, b, out, f32::min),
+            _ => out.fill(f32::NAN),
+        }
+    }
+
+    #[inline(always)]
+    fn run_with(&self, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
         let r = self.dims.len();
         let n = self.dims[r - 1];
         let (ia, ib) = (self.a[r - 1], self.b[r - 1]);
@@ -171,22 +186,22 @@ impl Plan {
             match (ia, ib) {
                 (1, 1) => {
                     for ((o, x), y) in o.iter_mut().zip(&a[oa..][..n]).zip(&b[ob..][..n]) {
-                        *o = kind.arith(*x, *y);
+                        *o = f(*x, *y);
                     }
                 }
                 (1, _) => {
                     let y = b[ob];
                     for (o, x) in o.iter_mut().zip(&a[oa..][..n]) {
-                        *o = kind.arith(*x, y);
+                        *o = f(*x, y);
                     }
                 }
                 (_, 1) => {
                     let x = a[oa];
                     for (o, y) in o.iter_mut().zip(&b[ob..][..n]) {
-                        *o = kind.arith(x, *y);
+                        *o = f(x, *y);
                     }
                 }
-                _ => o.fill(kind.arith(a[oa], b[ob])),
+                _ => o.fill(f(a[oa], b[ob])),
             }
         });
     }
