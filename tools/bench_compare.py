@@ -6,12 +6,15 @@
 For each built-in model at its manifest default size, interleaved so that all three see the
 same machine conditions: onnxruntime 1 thread (tools/bench_ort.py), `centerscope bench
 --stock-tract` (tract's own kernels), `centerscope bench` (with Centerscope's kernels).
-Prints one table and, with --json, one JSON object per model. Inference medians only: the
-same random-free input size for all, warm-up excluded.
+The three are measured in turn, --rounds times (default 3), and each figure is the median
+of its rounds: the machines are shared, and a burst of load during one measurement would
+otherwise decide a ratio. Prints one table and, with --json, one JSON object per model.
+Inference medians only, same input size for all, warm-up excluded.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -37,22 +40,30 @@ def main():
     ap.add_argument("--models", default=",".join(bench_ort.IDS))
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "centerscope"))
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     rows = []
     for mid in a.models.split(","):
-        o = bench_ort.bench(mid, None, 1, a.runs, 3)
-        stock = tract(a.binary, mid, o["size"], a.runs, True)
-        ours = tract(a.binary, mid, o["size"], a.runs, False)
-        rows.append({"model": mid, "size_hw": o["size"], "onnxruntime_ms": o["median_ms"],
-                     "tract_stock_ms": stock, "tract_ours_ms": ours,
-                     "ratio_stock": round(stock / o["median_ms"], 3),
-                     "ratio_ours": round(ours / o["median_ms"], 3)})
+        orts, stocks, ourss = [], [], []
+        for _ in range(a.rounds):
+            o = bench_ort.bench(mid, None, 1, a.runs, 3)
+            orts.append(o["median_ms"])
+            stocks.append(tract(a.binary, mid, o["size"], a.runs, True))
+            ourss.append(tract(a.binary, mid, o["size"], a.runs, False))
+        ort_ms, stock, ours = (statistics.median(v) for v in (orts, stocks, ourss))
+        rows.append({"model": mid, "size_hw": o["size"], "onnxruntime_ms": round(ort_ms, 3),
+                     "tract_stock_ms": round(stock, 3), "tract_ours_ms": round(ours, 3),
+                     "ratio_stock": round(stock / ort_ms, 3),
+                     "ratio_ours": round(ours / ort_ms, 3),
+                     "rounds": {"onnxruntime_ms": orts, "tract_stock_ms": stocks,
+                                "tract_ours_ms": ourss}})
     if a.json:
         for r in rows:
             print(json.dumps(r))
         return
-    print(f"onnxruntime {bench_ort.ort.__version__}, 1 thread; inference median ms over {a.runs} runs")
+    print(f"onnxruntime {bench_ort.ort.__version__}, 1 thread; inference median ms over {a.runs} runs, "
+          f"median of {a.rounds} interleaved rounds")
     print(f"{'model':28s} {'size':>8s} {'ort':>8s} {'stock':>8s} {'ours':>8s} {'stock/ort':>10s} {'ours/ort':>9s}")
     for r in rows:
         h, w = r["size_hw"]
