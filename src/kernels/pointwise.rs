@@ -412,14 +412,29 @@ mod x86 {
     }
 
     /// 12 output channels × 32 pixels in 24 zmm accumulators; bias, activation and residual
-    /// applied in registers.
+    /// applied in registers. A last block of ≤ 4 or ≤ 8 channels (e.g. 16 = 12 + 4) computes
+    /// only that many rows instead of 12.
     ///
     /// # Safety
     /// avx512f must be available and `t.check(12, 32, dst)` must hold.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tile_avx512(t: &Tile, dst: &mut [f32]) {
+        match t.rows {
+            0..=4 => rows_avx512::<4>(t, dst),
+            5..=8 => rows_avx512::<8>(t, dst),
+            _ => rows_avx512::<12>(t, dst),
+        }
+    }
+
+    /// The first `R` rows of a 12-row block (packed weights keep their 12-float stride).
+    ///
+    /// # Safety
+    /// As [`tile_avx512`], with `t.rows <= R <= 12`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows_avx512<const R: usize>(t: &Tile, dst: &mut [f32]) {
         const MR: usize = 12;
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        debug_assert!(t.rows <= R && R <= MR);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for (r, a) in acc.iter_mut().enumerate() {
             *a = [_mm512_set1_ps(*t.bias.get_unchecked(r)); 2];
         }
