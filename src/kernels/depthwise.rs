@@ -10,7 +10,6 @@
 use super::activation::Activation;
 use super::simd::{madd, Isa, PORTABLE_FMA};
 use std::sync::Arc;
-use tract_onnx::prelude::tract_itertools::Itertools;
 use tract_onnx::tract_core::internal::*;
 
 /// Geometry and constants of one depthwise convolution.
@@ -284,15 +283,10 @@ impl EvalOp for DepthwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs.iter().exactly_one().ok().context("one input")?;
         let [oh, ow] = self.out_hw;
-        let mut out = super::output_tensor(&[1, self.channels, oh, ow])?;
-        {
-            let x = input.try_as_plain_ram()?;
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(Isa::best(), x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        super::eval_unary(&inputs, &[1, self.channels, oh, ow], |x, o| {
+            self.run(Isa::best(), x, o)
+        })
     }
 }
 
@@ -341,18 +335,8 @@ pub fn reference(op: &DepthwiseConv, input: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rand_vec;
     use super::*;
-
-    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn threads_split_the_channels_without_changing_a_bit() {

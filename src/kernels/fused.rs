@@ -13,7 +13,6 @@
 use super::depthwise::{dispatch, Channel, DepthwiseConv, Scratch};
 use super::pointwise::{gemm_serial, tile, Job, PointwiseConv};
 use std::sync::Arc;
-use tract_onnx::prelude::tract_itertools::Itertools;
 use tract_onnx::tract_core::internal::*;
 
 /// Floats of expanded rows kept per band (512 KiB: half of a 1 MiB L2).
@@ -135,15 +134,10 @@ impl EvalOp for ExpandDepthwise {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs.iter().exactly_one().ok().context("one input")?;
         let [oh, ow] = self.depthwise.out_hw;
-        let mut out = super::output_tensor(&[1, self.depthwise.channels, oh, ow])?;
-        {
-            let x = input.try_as_plain_ram()?;
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        super::eval_unary(&inputs, &[1, self.depthwise.channels, oh, ow], |x, o| {
+            self.run(x, o)
+        })
     }
 }
 
@@ -164,19 +158,9 @@ impl TypedOp for ExpandDepthwise {
 #[cfg(test)]
 mod tests {
     use super::super::activation::Activation;
+    use super::super::rand_vec;
     use super::super::simd::Isa;
     use super::*;
-
-    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn fused_equals_the_two_kernels_bit_for_bit() {

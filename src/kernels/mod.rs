@@ -109,6 +109,36 @@ fn output_tensor(shape: &[usize]) -> TractResult<Tensor> {
     unsafe { Tensor::uninitialized::<f32>(shape) }
 }
 
+/// `eval` of a kernel with one float input and one float output of `out_shape`.
+fn eval_unary(
+    inputs: &TVec<TValue>,
+    out_shape: &[usize],
+    run: impl FnOnce(&[f32], &mut [f32]),
+) -> TractResult<TVec<TValue>> {
+    use tract_onnx::prelude::tract_itertools::Itertools;
+    let input = inputs.iter().exactly_one().ok().context("one input")?;
+    let mut out = output_tensor(out_shape)?;
+    {
+        let x = input.try_as_plain_ram()?;
+        let mut o = out.try_as_plain_ram_mut()?;
+        run(x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
+    }
+    Ok(tvec!(out.into_tvalue()))
+}
+
+/// Deterministic pseudo-random values in [-1, 1) for the kernel tests.
+#[cfg(test)]
+fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// What [`accelerate`] replaced.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replaced {

@@ -585,18 +585,8 @@ impl TypedOp for PointwiseConv {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rand_vec;
     use super::*;
-
-    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn threads_split_the_work_without_changing_a_bit() {

@@ -2,7 +2,6 @@
 //! over its size-6 axis; tract's generic reduction took ~13 ms for what is a few hundred
 //! thousand comparisons, vectorised here along the contiguous inner axes.
 
-use tract_onnx::prelude::tract_itertools::Itertools;
 use tract_onnx::tract_core::internal::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,14 +68,7 @@ impl EvalOp for ReduceMax {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs.iter().exactly_one().ok().context("one input")?;
-        let mut out = super::output_tensor(&self.out_shape)?;
-        {
-            let x = input.try_as_plain_ram()?;
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        super::eval_unary(&inputs, &self.out_shape, |x, o| self.run(x, o))
     }
 }
 

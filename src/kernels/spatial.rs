@@ -13,7 +13,6 @@ use super::activation::Activation;
 use super::pointwise::{gemm, pack, Job};
 use super::simd::Isa;
 use std::sync::Arc;
-use tract_onnx::prelude::tract_itertools::Itertools;
 use tract_onnx::tract_core::internal::*;
 
 thread_local! {
@@ -176,15 +175,8 @@ impl EvalOp for SpatialConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = inputs.iter().exactly_one().ok().context("one input")?;
         let [oh, ow] = self.out_hw;
-        let mut out = super::output_tensor(&[1, self.cout, oh, ow])?;
-        {
-            let x = input.try_as_plain_ram()?;
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        super::eval_unary(&inputs, &[1, self.cout, oh, ow], |x, o| self.run(x, o))
     }
 }
 
@@ -204,18 +196,8 @@ impl TypedOp for SpatialConv {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rand_vec;
     use super::*;
-
-    fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn every_isa_matches_a_direct_convolution() {
