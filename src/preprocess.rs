@@ -217,8 +217,9 @@ impl Preprocessor {
     /// compiler vectorises), then the horizontal taps on that one row, then rounding like an
     /// 8-bit resized image (what the reference pipelines fed), normalisation and layout. Only
     /// one source-width row of floats is kept, so nothing frame-sized is allocated.
-    /// [`Self::write_rows`] compiled for AVX2 when the CPU has it (the u8 → f32 widening and
-    /// multiply-adds vectorise 8 wide instead of SSE2's 4), else the baseline build.
+    /// [`Self::write_rows`] compiled for AVX2 when the kernels' instruction-set choice
+    /// (`kernels::simd::Isa::best`, which `CENTERSCOPE_ISA` can lower) allows it: the u8 → f32
+    /// widening and multiply-adds vectorise 8 wide instead of SSE2's 4.
     #[allow(clippy::too_many_arguments)]
     fn write_rows_fastest<T: Copy>(
         &mut self,
@@ -231,8 +232,9 @@ impl Preprocessor {
         conv: impl Fn(f32) -> T,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is available on this CPU (checked just above).
+        if crate::kernels::simd::Isa::best() != crate::kernels::simd::Isa::Portable {
+            // SAFETY: every non-portable level implies AVX2 (`Isa::supported` checks it), and
+            // `best()` only returns supported levels.
             unsafe { self.write_rows_avx2(rgb, src_w, out, n, cw, ch, conv) };
             return;
         }

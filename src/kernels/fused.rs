@@ -192,7 +192,7 @@ mod tests {
                         cin,
                         cexp,
                         [h, w],
-                        wexp.clone(),
+                        &wexp,
                         bexp.clone(),
                         Activation::Relu6,
                         false,

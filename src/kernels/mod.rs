@@ -139,41 +139,22 @@ fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {
         .collect()
 }
 
-/// What [`accelerate`] replaced.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Replaced {
-    pub depthwise: usize,
-    pub pointwise: usize,
-    pub spatial: usize,
-    pub activations: usize,
-    pub residuals: usize,
-    pub resizes: usize,
-    /// Expansion + depthwise pairs fused into one band-wise kernel.
-    pub fused: usize,
-    pub reductions: usize,
-    pub broadcasts: usize,
-}
-
 /// Replace the convolutions our kernels cover (see the module docs). Nodes that don't fit
 /// (other layouts, dilations, groups, quantised or non-constant weights) are left to tract.
-pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
+pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
     let isa = Isa::best();
-    let mut done = Replaced::default();
     for id in model.eval_order()? {
         let node = model.node(id);
         if let Some(op) = match_resize(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
-            done.resizes += 1;
             continue;
         }
         if let Some(op) = match_broadcast(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
-            done.broadcasts += 1;
             continue;
         }
         if let Some(op) = match_reduce_max(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
-            done.reductions += 1;
             continue;
         }
         let Some(conv) = node.op_as::<Conv>() else {
@@ -188,35 +169,28 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
         let op: Box<dyn TypedOp> = match found {
             Found::Depthwise(mut op) => {
                 op.act = tail.act;
-                done.depthwise += 1;
                 Box::new(op)
             }
             Found::Spatial(mut op) => {
                 op.act = tail.act;
-                done.spatial += 1;
                 Box::new(op)
             }
             Found::Pointwise(op) => {
                 if let Some(r) = tail.residual {
                     inputs.push(patch.tap_model(model, r)?);
-                    done.residuals += 1;
                 }
-                done.pointwise += 1;
                 Box::new(PointwiseConv::new(
                     isa,
                     op.cin,
                     op.cout,
                     op.hw,
-                    op.weights,
+                    &op.weights,
                     op.bias,
                     tail.act,
                     tail.residual.is_some(),
                 ))
             }
         };
-        if tail.act != Activation::Identity {
-            done.activations += 1;
-        }
         let name = node.name.clone();
         let wired = patch.wire_node(name, op, &inputs)?;
         patch.shunt_outside(model, tail.output, wired[0])?;
@@ -224,15 +198,14 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<Replaced> {
     }
     model.compact()?;
     if std::env::var("CENTERSCOPE_FUSE").map_or(true, |v| v != "off") {
-        done.fused = fuse_expand_depthwise(model)?;
+        fuse_expand_depthwise(model)?;
     }
     model.compact()?;
-    Ok(done)
+    Ok(())
 }
 
 /// Fuse each large 1×1 expansion into the depthwise convolution that alone consumes it.
-fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<usize> {
-    let mut fused = 0;
+fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(dw) = node.op_as::<DepthwiseConv>() else {
@@ -256,9 +229,8 @@ fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         let wired = patch.wire_node(node.name.clone(), op, &[x])?;
         patch.shunt_outside(model, OutletId::new(id, 0), wired[0])?;
         patch.apply(model)?;
-        fused += 1;
     }
-    Ok(fused)
+    Ok(())
 }
 
 enum Found {

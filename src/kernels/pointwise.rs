@@ -14,14 +14,13 @@ use super::simd::{madd, Isa, PORTABLE_FMA};
 use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
 
-/// One 1×1 convolution with its packed weights.
+/// One 1×1 convolution with its packed weights (`[cout][cin]` from the model, packed by
+/// [`pack`] when the plan is built).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointwiseConv {
     pub cin: usize,
     pub cout: usize,
     pub hw: [usize; 2],
-    /// `[cout][cin]`, as in the model.
-    pub weights: Arc<Vec<f32>>,
     pub bias: Arc<Vec<f32>>,
     pub act: Activation,
     /// A second input added after the activation (`out = act(conv) + residual`).
@@ -47,17 +46,16 @@ impl PointwiseConv {
         cin: usize,
         cout: usize,
         hw: [usize; 2],
-        weights: Arc<Vec<f32>>,
+        weights: &[f32],
         bias: Arc<Vec<f32>>,
         act: Activation,
         residual: bool,
     ) -> PointwiseConv {
-        let packed = pack(isa, cin, cout, &weights);
+        let packed = pack(isa, cin, cout, weights);
         PointwiseConv {
             cin,
             cout,
             hw,
-            weights,
             bias,
             act,
             residual,
@@ -256,16 +254,16 @@ fn conv<const MR: usize, const NR: usize>(
 ) {
     let (cin, p) = (job.cin, job.pixels);
     let blocks = job.cout.div_ceil(MR);
-    let mut bias = job.bias.to_vec();
-    bias.resize(blocks * MR, 0.0);
     let mut edge_x = Vec::new();
-    let mut edge_out = vec![0f32; MR * NR];
+    let mut edge_out = Vec::new();
+    let mut edge_offs = Vec::new();
     // The last, partial pixel tile (if any) reads a zero-padded copy of its inputs.
     let tail = p % NR;
-    let edge_offs: Vec<usize> = (0..cin).map(|i| i * NR).collect();
     let max_off = job.offs.iter().max().copied().unwrap_or(0);
     let edge_max_off = cin.saturating_sub(1) * NR;
     if tail != 0 {
+        edge_out.resize(MR * NR, 0.0);
+        edge_offs.extend((0..cin).map(|i| i * NR));
         let p0 = p - tail;
         edge_x.resize(cin * NR, 0.0);
         for i in 0..cin {
@@ -286,6 +284,9 @@ fn conv<const MR: usize, const NR: usize>(
             let o0 = b * MR;
             let rows = MR.min(job.cout - o0);
             let w = &job.packed[b * cin * MR..][..cin * MR];
+            // The block's bias, zero-padded to MR rows like the packed weights.
+            let mut bias = [0f32; MR];
+            bias[..rows].copy_from_slice(&job.bias[o0..][..rows]);
             let mut p0 = c0;
             while p0 < c1 {
                 let n = NR.min(c1 - p0);
@@ -295,7 +296,7 @@ fn conv<const MR: usize, const NR: usize>(
                     offs: job.offs,
                     x0: p0,
                     w,
-                    bias: &bias[o0..][..MR],
+                    bias: &bias,
                     rows,
                     act: job.act,
                     residual: job.residual.map(|r| &r[o0 * ds + p0..]),
@@ -599,16 +600,7 @@ mod tests {
         let x = rand_vec(cin * p, &mut seed);
         let r = rand_vec(cout * p, &mut seed);
         for isa in Isa::all_supported() {
-            let op = PointwiseConv::new(
-                isa,
-                cin,
-                cout,
-                hw,
-                w.clone(),
-                b.clone(),
-                Activation::Relu6,
-                true,
-            );
+            let op = PointwiseConv::new(isa, cin, cout, hw, &w, b.clone(), Activation::Relu6, true);
             let mut one = vec![f32::NAN; cout * p];
             op.run(&x, Some(&r), &mut one);
             let mut three = vec![f32::NAN; cout * p];
@@ -660,16 +652,8 @@ mod tests {
                         }
                     }
                     for isa in Isa::all_supported() {
-                        let op = PointwiseConv::new(
-                            isa,
-                            cin,
-                            cout,
-                            hw,
-                            w.clone(),
-                            b.clone(),
-                            act,
-                            residual,
-                        );
+                        let op =
+                            PointwiseConv::new(isa, cin, cout, hw, &w, b.clone(), act, residual);
                         let mut got = vec![f32::NAN; want.len()];
                         op.run(&x, res.as_deref(), &mut got);
                         for (i, (g, r)) in got.iter().zip(&want).enumerate() {
