@@ -15,6 +15,9 @@ pub struct Detection {
     /// `[x, y, score]` per keypoint in source pixels; empty when the model has none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keypoints: Vec<[f32; 3]>,
+    /// Identity of the object across frames (set by the tracker; `None` without tracking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
 }
 
 impl Detection {

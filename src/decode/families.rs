@@ -160,6 +160,7 @@ fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detec
             score,
             bbox,
             keypoints,
+            track_id: None,
         });
     }
     Ok(dets)
@@ -191,6 +192,7 @@ fn centernet_ltrb(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<D
                 score: pk.value,
                 bbox,
                 keypoints: vec![],
+                track_id: None,
             })
         })
         .collect();
@@ -246,6 +248,7 @@ fn centernet_classic(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Ve
                 score,
                 bbox,
                 keypoints: vec![],
+                track_id: None,
             })
         })
         .collect();
@@ -290,6 +293,7 @@ fn movenet(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detectio
             score,
             bbox,
             keypoints,
+            track_id: None,
         });
     }
     Ok(dets)

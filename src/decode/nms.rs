@@ -33,6 +33,7 @@ mod tests {
             score,
             bbox,
             keypoints: vec![],
+            track_id: None,
         }
     }
 

@@ -119,6 +119,7 @@ mod tests {
         draw_detections(&mut img, &[d], &[], 0.0);
         assert_eq!(img.get_pixel(25, 10).0, class_color(3));
         assert_eq!(img.get_pixel(25, 20).0, [0, 0, 0]);
+        track_id: None,
     }
 
     #[test]
