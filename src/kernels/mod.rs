@@ -49,7 +49,7 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 /// `CENTERSCOPE_KERNELS=off`).
 pub fn enabled() -> bool {
     !DISABLED.load(Ordering::Relaxed)
-        && std::env::var("CENTERSCOPE_KERNELS").map_or(true, |v| v != "off")
+        && !crate::env::kernels_off()
 }
 
 /// Use tract's own kernels (`false`) or ours (`true`) for plans compiled from now on.
@@ -197,7 +197,7 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
         patch.apply(model)?;
     }
     model.compact()?;
-    if std::env::var("CENTERSCOPE_FUSE").map_or(true, |v| v != "off") {
+    if !crate::env::fusion_off() {
         fuse_expand_depthwise(model)?;
     }
     model.compact()?;

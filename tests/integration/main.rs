@@ -11,4 +11,6 @@ mod gui_snapshots;
 mod kernels;
 mod parity;
 mod pipeline;
+mod reliability;
+mod tracking;
 mod video;
