@@ -149,7 +149,10 @@ impl Tracking {
             }
         }
         for t in self.trails.values_mut() {
-            while t.front().is_some_and(|(at, _)| now - at > TRAIL_MS || *at > now) {
+            while t
+                .front()
+                .is_some_and(|(at, _)| now - at > TRAIL_MS || *at > now)
+            {
                 t.pop_front();
             }
         }
@@ -296,11 +299,14 @@ impl Player {
     }
     /// Are objects tracked in what is shown (on, and the source is a sequence)?
     pub fn tracking(&self) -> bool {
-        self.tracking.enabled
-            && self
-                .playing
-                .as_ref()
-                .is_some_and(|p| p.info.kind != SourceKind::Image)
+        self.playing
+            .as_ref()
+            .is_some_and(|p| self.tracks(p.info.kind))
+    }
+
+    /// Whether frames of a source of `kind` are tracked (not stills).
+    fn tracks(&self, kind: SourceKind) -> bool {
+        self.tracking.enabled && kind != SourceKind::Image
     }
     /// Unique tracks per class since the source was opened.
     pub fn track_counts(&self) -> Vec<(Arc<str>, usize)> {
@@ -361,7 +367,7 @@ impl Player {
         if let Some(p) = &self.playing {
             let c = p.pipeline.controls();
             c.set_input_size(None);
-            c.set_params(self.pipeline_params());
+            c.set_params(self.pipeline_params(p.info.kind));
             c.set_model(model.clone());
         }
         self.model = Some(model);
@@ -400,7 +406,9 @@ impl Player {
             settings.nms_iou.insert(id, self.params.nms_iou);
         }
         if let Some(p) = &self.playing {
-            p.pipeline.controls().set_params(self.pipeline_params());
+            p.pipeline
+                .controls()
+                .set_params(self.pipeline_params(p.info.kind));
         }
         self.rerun_if_still(true);
     }
@@ -420,7 +428,9 @@ impl Player {
         self.tracking.enabled = enabled;
         self.tracking.tracker.set_params(params);
         if let Some(p) = &self.playing {
-            p.pipeline.controls().set_params(self.pipeline_params());
+            p.pipeline
+                .controls()
+                .set_params(self.pipeline_params(p.info.kind));
         }
         self.rerun_if_still(true);
     }
@@ -432,9 +442,9 @@ impl Player {
     /// What the pipeline decodes with: when tracking, down to the tracker's low score, so
     /// ByteTrack's second stage can keep the identity of an object whose score dips (what is
     /// shown is filtered back to the user's threshold).
-    fn pipeline_params(&self) -> DecodeParams {
+    fn pipeline_params(&self, kind: SourceKind) -> DecodeParams {
         let mut p = self.params.clone();
-        if self.tracking.enabled {
+        if self.tracks(kind) {
             p.score_threshold = p
                 .score_threshold
                 .min(self.tracking.tracker.params().low_thresh);
@@ -446,10 +456,14 @@ impl Player {
     /// change at once: decode the network's last outputs again when only decoding settings
     /// changed, or run the frame through the network again.
     fn rerun_if_still(&mut self, decode_only: bool) {
+        let Some(kind) = self.playing.as_ref().map(|p| p.info.kind) else {
+            return;
+        };
+        let (tracking, params) = (self.tracks(kind), self.pipeline_params(kind));
         let (Some(p), Some(shown)) = (&self.playing, &mut self.shown) else {
             return;
         };
-        if !(p.pipeline.controls().is_paused() || p.ended || p.info.kind == SourceKind::Image) {
+        if !(p.pipeline.controls().is_paused() || p.ended || kind == SourceKind::Image) {
             return;
         }
         let current_model = self.model.as_ref();
@@ -458,32 +472,20 @@ impl Player {
             .clone()
             .filter(|r| current_model.is_some_and(|m| Arc::ptr_eq(r.model(), m)));
         match raw {
-            Some(raw) if decode_only => {
-                let tracking = self.tracking.enabled && p.info.kind != SourceKind::Image;
-                let params = if tracking {
-                    let mut q = self.params.clone();
-                    q.score_threshold = q
-                        .score_threshold
-                        .min(self.tracking.tracker.params().low_thresh);
-                    q
-                } else {
-                    self.params.clone()
-                };
-                match raw.decode(&params) {
-                    Ok(detections) => {
-                        shown.detections = detections;
-                        if tracking {
-                            // Redo this frame from what the tracker knew before it.
-                            if let Some(before) = self.tracking.before_last.clone() {
-                                self.tracking.tracker = before;
-                            }
-                            self.tracking.track(shown, self.params.score_threshold);
+            Some(raw) if decode_only => match raw.decode(&params) {
+                Ok(detections) => {
+                    shown.detections = detections;
+                    if tracking {
+                        // Redo this frame from what the tracker knew before it.
+                        if let Some(before) = self.tracking.before_last.clone() {
+                            self.tracking.tracker = before;
                         }
-                        self.frame_changed = true;
+                        self.tracking.track(shown, self.params.score_threshold);
                     }
-                    Err(e) => self.notices.push(Notice::Error(e.one_line())),
+                    self.frame_changed = true;
                 }
-            }
+                Err(e) => self.notices.push(Notice::Error(e.one_line())),
+            },
             _ => p.pipeline.controls().reprocess(shown.frame.clone()),
         }
     }
@@ -501,7 +503,12 @@ impl Player {
         }
     }
 
-    fn start_playing(&mut self, spec: String, source: Box<dyn FrameSource>, settings: &mut Settings) {
+    fn start_playing(
+        &mut self,
+        spec: String,
+        source: Box<dyn FrameSource>,
+        settings: &mut Settings,
+    ) {
         let Some(model) = self.model.clone() else {
             self.waiting_source = Some((spec, source));
             return;
@@ -521,7 +528,7 @@ impl Player {
         if let Some(old) = self.playing.take() {
             retire(old);
         }
-        match Pipeline::start(source, model, self.pipeline_params(), config) {
+        match Pipeline::start(source, model, self.pipeline_params(info.kind), config) {
             Ok(pipeline) => {
                 pipeline.controls().set_input_size(self.input_size);
                 if let Some(t) = self.resume_at_ms.take() {

@@ -69,7 +69,9 @@ impl Settings {
                 continue; // a field of an older version
             };
             merged.insert(key.clone(), value);
-            if serde_json::from_value::<Settings>(serde_json::Value::Object(merged.clone())).is_err() {
+            if serde_json::from_value::<Settings>(serde_json::Value::Object(merged.clone()))
+                .is_err()
+            {
                 merged.insert(key, old);
             }
         }

@@ -96,8 +96,11 @@ impl CenterscopeApp {
     }
 
     pub fn refresh_cameras(&mut self) {
-        match Pending::spawn("list-cameras", "listing cameras", crate::source::camera::list_cameras)
-        {
+        match Pending::spawn(
+            "list-cameras",
+            "listing cameras",
+            crate::source::camera::list_cameras,
+        ) {
             Ok(t) => self.cameras_task = Some(t),
             Err(e) => self.toasts.error(e.one_line()),
         }

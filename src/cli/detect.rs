@@ -1,13 +1,13 @@
 //! `centerscope detect`: run a model over an image, folder, video or camera.
 
+use super::progress::Progress;
 use super::{parse_seconds, parse_size, parse_unit, parse_workers};
 use crate::model::{Registry, DEFAULT_MODEL};
-use super::progress::Progress;
 use crate::output::atomic::{InputGuard, PartialPath};
 use crate::output::{draw_detections, Format, ResultWriter};
-use crate::track::{Tracker, TrackerParams};
 use crate::pipeline::{stats::StageSamples, Event, Mode, Pipeline, PipelineConfig};
 use crate::source::{self, SeekTarget, SourceKind};
+use crate::track::{Tracker, TrackerParams};
 use crate::{Error, FrameResult, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -434,7 +434,12 @@ enum Annotator {
 }
 
 impl Annotator {
-    fn new(path: &Path, kind: SourceKind, fps: Option<f64>, inputs: InputGuard) -> Result<Annotator> {
+    fn new(
+        path: &Path,
+        kind: SourceKind,
+        fps: Option<f64>,
+        inputs: InputGuard,
+    ) -> Result<Annotator> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -477,9 +482,8 @@ impl Annotator {
                 let out = PartialPath::new(&target);
                 let format = image::ImageFormat::from_path(&target)
                     .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))?;
-                img.save_with_format(out.partial(), format).map_err(|e| {
-                    Error::Other(format!("cannot write {}: {e}", target.display()))
-                })?;
+                img.save_with_format(out.partial(), format)
+                    .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))?;
                 out.commit().map(|_| ())
             }
             Annotator::Video(w) => w.push(&img),

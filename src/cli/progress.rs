@@ -28,7 +28,11 @@ impl Progress {
 
     /// Report `done` frames (redrawn at most 5 times a second).
     pub fn update(&mut self, done: u64) {
-        if !self.enabled || self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+        if !self.enabled
+            || self
+                .last_draw
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
             return;
         }
         self.last_draw = Some(Instant::now());

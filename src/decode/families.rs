@@ -47,7 +47,10 @@ pub fn decode(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec
         Family::MovenetMultipose => movenet(ctx, outputs)?,
     };
     // Greedy NMS is quadratic: a threshold of 0 would hand it every cell of the map.
-    let dets = keep_best(dets, ctx.params.top_k.saturating_mul(PRE_NMS_PER_RESULT).max(1));
+    let dets = keep_best(
+        dets,
+        ctx.params.top_k.saturating_mul(PRE_NMS_PER_RESULT).max(1),
+    );
     let mut dets = nms(dets, ctx.params.nms_iou, true);
     dets.truncate(ctx.params.top_k);
     Ok(dets)

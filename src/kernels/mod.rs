@@ -48,8 +48,7 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 /// Whether plans compiled from now on use our kernels (default: yes, unless
 /// `CENTERSCOPE_KERNELS=off`).
 pub fn enabled() -> bool {
-    !DISABLED.load(Ordering::Relaxed)
-        && !crate::env::kernels_off()
+    !DISABLED.load(Ordering::Relaxed) && !crate::env::kernels_off()
 }
 
 /// Use tract's own kernels (`false`) or ours (`true`) for plans compiled from now on.

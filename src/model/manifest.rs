@@ -199,7 +199,8 @@ impl Manifest {
         }
         for role in self.family.roles() {
             if !self.outputs.contains_key(role) {
-                let needs: Vec<String> = self.family.roles().iter().map(|r| r.to_string()).collect();
+                let needs: Vec<String> =
+                    self.family.roles().iter().map(|r| r.to_string()).collect();
                 return bad(format!(
                     "family {:?} needs output role \"{role}\" in \"outputs\" (needs {})",
                     self.family,

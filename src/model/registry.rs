@@ -244,7 +244,10 @@ pub fn read_regular_file(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
         .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
         .map_err(|e| Error::io(format!("cannot read {what} {}", path.display()), e))?;
     if bytes.len() as u64 > cap {
-        return Err(Error::input(path, format!("grew past {} MB while being read", cap >> 20)));
+        return Err(Error::input(
+            path,
+            format!("grew past {} MB while being read", cap >> 20),
+        ));
     }
     Ok(bytes)
 }

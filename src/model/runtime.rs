@@ -62,7 +62,14 @@ impl std::fmt::Debug for Model {
 fn reject_empty_maps(g: &TypedModel) -> TractResult<()> {
     for node in g.nodes() {
         for out in &node.outputs {
-            if out.fact.shape.as_concrete().is_some_and(|s| s.contains(&0)) {
+            // Feature maps are rank 3 or more; empty rank-1 tensors (a Resize's unused `roi`)
+            // are normal.
+            let empty_map = out
+                .fact
+                .shape
+                .as_concrete()
+                .is_some_and(|s| s.len() >= 3 && s.contains(&0));
+            if empty_map {
                 return Err(TractError::msg(format!(
                     "layer \"{}\" would produce an empty feature map ({:?}); use a larger input size",
                     node.name, out.fact.shape

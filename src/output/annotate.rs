@@ -33,11 +33,7 @@ fn line(
 }
 
 /// Boxes (track colour, or class colour without tracking), keypoints and skeleton edges.
-pub fn draw_detections(
-    img: &mut RgbImage,
-    detections: &[Detection],
-    skeleton: &[[usize; 2]],
-) {
+pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], skeleton: &[[usize; 2]]) {
     let thickness = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i64).clamp(2, 6);
     for d in detections {
         let color = box_color(d, true);

@@ -10,6 +10,6 @@ pub mod video;
 pub mod writer;
 
 pub use annotate::draw_detections;
-pub use style::{class_color, track_color};
 pub use jsonl::FrameRecord;
+pub use style::{class_color, track_color};
 pub use writer::{Format, ResultWriter};

@@ -54,9 +54,8 @@ impl ResultWriter {
             (Box::new(std::io::stdout()), None)
         } else {
             let file = PartialPath::new(path);
-            let f = std::fs::File::create(file.partial()).map_err(|e| {
-                Error::io(format!("cannot create {}", file.partial().display()), e)
-            })?;
+            let f = std::fs::File::create(file.partial())
+                .map_err(|e| Error::io(format!("cannot create {}", file.partial().display()), e))?;
             (Box::new(f), Some(file))
         };
         let name = describe(file.as_ref());
@@ -77,13 +76,12 @@ impl ResultWriter {
 
     pub fn write(&mut self, result: &FrameResult) -> Result<()> {
         let written = match &mut self.sink {
-            Sink::Jsonl(out) => {
-                super::jsonl::write_record(out, result).and_then(|()| out.flush())
-            }
+            Sink::Jsonl(out) => super::jsonl::write_record(out, result).and_then(|()| out.flush()),
             Sink::Csv(w) => w.write(result),
             Sink::Mot(w) => w.write(result),
         };
-        written.map_err(|e| Error::io(format!("cannot write {}", describe(self.file.as_ref())), e))?;
+        written
+            .map_err(|e| Error::io(format!("cannot write {}", describe(self.file.as_ref())), e))?;
         self.frames += 1;
         Ok(())
     }

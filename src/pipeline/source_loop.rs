@@ -41,17 +41,19 @@ impl Handover<'_> {
     /// Hand `item` over; `false` once the pipeline is stopping.
     fn send(&self, item: SourceItem) -> bool {
         let item = match (self.mode, item) {
-            (Mode::Live, SourceItem::Frame(job)) => match self.tx.try_send(SourceItem::Frame(job)) {
-                Ok(()) => return true,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(item)) => {
-                    // Newest wins: replace the frame no worker has taken yet.
-                    if let Ok(SourceItem::Frame(_)) = self.drain.try_recv() {
-                        self.controls.count_dropped();
+            (Mode::Live, SourceItem::Frame(job)) => {
+                match self.tx.try_send(SourceItem::Frame(job)) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                    Err(TrySendError::Full(item)) => {
+                        // Newest wins: replace the frame no worker has taken yet.
+                        if let Ok(SourceItem::Frame(_)) = self.drain.try_recv() {
+                            self.controls.count_dropped();
+                        }
+                        item
                     }
-                    item
                 }
-            },
+            }
             (_, item) => item,
         };
         select! {

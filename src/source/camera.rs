@@ -151,7 +151,6 @@ impl CameraSource {
             ended: false,
         })
     }
-
 }
 
 impl FrameSource for CameraSource {

@@ -358,12 +358,17 @@ impl VideoSource {
             let what = if self.decoded == 0 {
                 format!("ffmpeg could not decode it ({why})")
             } else {
-                format!("decoding stopped {at} ({why}); the file may be damaged, or ffmpeg was stopped")
+                format!(
+                    "decoding stopped {at} ({why}); the file may be damaged, or ffmpeg was stopped"
+                )
             };
             return Some(Error::input(&self.path, what));
         }
         if e.kind() != std::io::ErrorKind::UnexpectedEof {
-            return Some(Error::input(&self.path, format!("cannot read decoded frames ({e})")));
+            return Some(Error::input(
+                &self.path,
+                format!("cannot read decoded frames ({e})"),
+            ));
         }
         let expected = self.probe.frame_count.filter(|_| self.base_ms == 0.0);
         if let (Some(expected), Some(msg)) = (expected, last_error) {

@@ -30,12 +30,20 @@ fn outputs_that_are_inputs_are_refused_and_the_input_survives() {
     std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
     let dotdot = dir.path().join("sub/../photo.jpg");
     run(&["detect", &s(&photo), "--output", &s(&dotdot)]).assert_user_error("input");
-    assert_eq!(std::fs::read(&photo).expect("read"), before, "photo untouched");
+    assert_eq!(
+        std::fs::read(&photo).expect("read"),
+        before,
+        "photo untouched"
+    );
 
     let clip = copy_to(dir.path(), &photo_clip(), "clip.mp4");
     let before = std::fs::read(&clip).expect("read");
     run(&["detect", &s(&clip), "--annotate", &s(&clip)]).assert_user_error("input");
-    assert_eq!(std::fs::read(&clip).expect("read"), before, "clip untouched");
+    assert_eq!(
+        std::fs::read(&clip).expect("read"),
+        before,
+        "clip untouched"
+    );
     // A picture inside an input folder.
     let folder = dir.path().join("pics");
     std::fs::create_dir(&folder).expect("mkdir");
@@ -113,15 +121,30 @@ fn a_decoder_killed_mid_run_is_a_failure_that_keeps_the_frames_written() {
     let clip = clip(
         "long-795.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", "795",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-frames:v",
+            "795",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
         ],
     );
     let dir = tmp();
     let out = dir.path().join("boxes.jsonl");
     let partial = dir.path().join("boxes.jsonl.partial");
     let mut child = Command::new(BIN)
-        .args(["detect", &s(&clip), "--model", "centerface", "--workers", "1"])
+        .args([
+            "detect",
+            &s(&clip),
+            "--model",
+            "centerface",
+            "--workers",
+            "1",
+        ])
         .args(["--output", &s(&out)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -130,7 +153,10 @@ fn a_decoder_killed_mid_run_is_a_failure_that_keeps_the_frames_written() {
         .expect("spawn");
     let start = Instant::now();
     while lines_in(&partial) < 5 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no frames written");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no frames written"
+        );
         assert!(child.try_wait().expect("wait").is_none(), "ended too early");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -154,9 +180,16 @@ fn a_decoder_killed_mid_run_is_a_failure_that_keeps_the_frames_written() {
         .expect("read stderr");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("decoding stopped"), "{stderr}");
-    assert!(stderr.contains("boxes.jsonl.partial"), "names the kept file: {stderr}");
+    assert!(
+        stderr.contains("boxes.jsonl.partial"),
+        "names the kept file: {stderr}"
+    );
     let kept = read_jsonl(&partial);
-    assert!(kept.len() >= 5 && kept.len() < 795, "{} frames kept", kept.len());
+    assert!(
+        kept.len() >= 5 && kept.len() < 795,
+        "{} frames kept",
+        kept.len()
+    );
     assert!(!out.exists(), "never presented as complete");
 }
 
@@ -173,7 +206,9 @@ fn an_unreadable_picture_in_a_folder_is_skipped_with_a_warning() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"));
     assert!(
-        r.stderr.lines().any(|l| l.contains("warning") && l.contains("b.png")),
+        r.stderr
+            .lines()
+            .any(|l| l.contains("warning") && l.contains("b.png")),
         "a warning names the file: {}",
         r.stderr
     );
@@ -230,11 +265,9 @@ fn tiny_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathB
         &std::fs::read_to_string(fixture("classic/tiny-centernet.json")).expect("read"),
     )
     .expect("json");
-    std::fs::copy(
-        fixture("classic/tiny-centernet.onnx"),
-        dir.join("tiny-centernet.onnx"),
-    )
-    .expect("copy");
+    for f in ["tiny-centernet.onnx", "valid-conv.onnx"] {
+        std::fs::copy(fixture(&format!("classic/{f}")), dir.join(f)).expect("copy");
+    }
     edit(&mut m);
     let p = dir.join("tiny.json");
     std::fs::write(&p, m.to_string()).expect("write");
@@ -267,10 +300,15 @@ fn a_manifest_naming_a_device_or_fifo_is_refused_at_once() {
 
 #[test]
 fn a_model_with_an_empty_feature_map_is_rejected_with_a_message() {
-    // A 4x4 stride-4 pooling on a 2x2 input leaves nothing: the kernels must never see it.
+    // A valid-padded 5x5 convolution on a 4x4 input leaves nothing: the kernels must never
+    // see it (tools/make_classic_fixture.py writes the model).
     let dir = tmp();
-    let m = tiny_manifest(dir.path(), |m| m["input"]["size"] = serde_json::json!([2, 2]));
-    run(&["detect", &image("coffee.jpg"), "--model", &s(&m)]).assert_user_error("empty feature map");
+    let m = tiny_manifest(dir.path(), |m| {
+        m["file"] = "valid-conv.onnx".into();
+        m["input"]["size"] = serde_json::json!([4, 4]);
+    });
+    run(&["detect", &image("coffee.jpg"), "--model", &s(&m)])
+        .assert_user_error("empty feature map");
 }
 
 #[test]
@@ -293,12 +331,25 @@ fn huge_frames_run_in_bounded_memory_and_absurd_ones_are_refused() {
     let big = clip(
         "huge-9600.mkv",
         &[
-            "-f", "lavfi", "-i", "color=c=gray:size=9600x9600:rate=5", "-frames:v", "4",
-            "-c:v", "ffv1",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:size=9600x9600:rate=5",
+            "-frames:v",
+            "4",
+            "-c:v",
+            "ffv1",
         ],
     );
     let mut child = Command::new(BIN)
-        .args(["detect", &s(&big), "--workers", "2", "--model", "centerface"])
+        .args([
+            "detect",
+            &s(&big),
+            "--workers",
+            "2",
+            "--model",
+            "centerface",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -322,8 +373,14 @@ fn huge_frames_run_in_bounded_memory_and_absurd_ones_are_refused() {
     let absurd = clip(
         "absurd-12000.mkv",
         &[
-            "-f", "lavfi", "-i", "color=c=gray:size=12000x9000:rate=5", "-frames:v", "1",
-            "-c:v", "ffv1",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:size=12000x9000:rate=5",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "ffv1",
         ],
     );
     run(&["detect", &s(&absurd)]).assert_user_error("megapixels");

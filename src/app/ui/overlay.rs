@@ -18,7 +18,10 @@ pub struct FrameToScreen {
 
 impl FrameToScreen {
     pub fn pos(&self, x: f32, y: f32) -> Pos2 {
-        Pos2::new(self.rect.min.x + x * self.scale, self.rect.min.y + y * self.scale)
+        Pos2::new(
+            self.rect.min.x + x * self.scale,
+            self.rect.min.y + y * self.scale,
+        )
     }
 }
 

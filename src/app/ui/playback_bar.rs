@@ -49,7 +49,11 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
             {
                 action = Some(Action::Step(-1));
             }
-            if ui.button("frame >").on_hover_text("Next frame (→)").clicked() {
+            if ui
+                .button("frame >")
+                .on_hover_text("Next frame (→)")
+                .clicked()
+            {
                 action = Some(Action::Step(1));
             }
             if let Some(total) = info.duration_ms.filter(|d| *d > 0.0) {

@@ -36,28 +36,30 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
 
 fn model_facts(model: &Model, ui: &mut egui::Ui) {
     let m = &model.manifest;
-    egui::Grid::new("model_facts").num_columns(2).show(ui, |ui| {
-        ui.label("Task");
-        ui.label(&m.task);
-        ui.end_row();
-        ui.label("Input");
-        let [h, w] = m.input.size;
-        ui.label(format!(
-            "{w}×{h} {:?}{}",
-            m.input.resize,
-            if m.flexible_size() { " (flexible)" } else { "" }
-        ));
-        ui.end_row();
-        ui.label("Parameters");
-        ui.label(format!("{:.2} M", model.params as f64 / 1e6));
-        ui.end_row();
-        ui.label("File");
-        ui.label(format!("{:.1} MB", model.file_bytes as f64 / 1e6));
-        ui.end_row();
-        ui.label("Classes");
-        ui.label(format!("{}", m.labels.len()));
-        ui.end_row();
-    });
+    egui::Grid::new("model_facts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Task");
+            ui.label(&m.task);
+            ui.end_row();
+            ui.label("Input");
+            let [h, w] = m.input.size;
+            ui.label(format!(
+                "{w}×{h} {:?}{}",
+                m.input.resize,
+                if m.flexible_size() { " (flexible)" } else { "" }
+            ));
+            ui.end_row();
+            ui.label("Parameters");
+            ui.label(format!("{:.2} M", model.params as f64 / 1e6));
+            ui.end_row();
+            ui.label("File");
+            ui.label(format!("{:.1} MB", model.file_bytes as f64 / 1e6));
+            ui.end_row();
+            ui.label("Classes");
+            ui.label(format!("{}", m.labels.len()));
+            ui.end_row();
+        });
 }
 
 fn detection_settings(app: &mut CenterscopeApp, model: &Arc<Model>, ui: &mut egui::Ui) {
@@ -181,13 +183,15 @@ fn tracks(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
     if counts.is_empty() {
         ui.label("No tracks yet.");
     }
-    egui::Grid::new("track_counts").num_columns(2).show(ui, |ui| {
-        for (label, n) in counts {
-            ui.label(label.as_ref());
-            ui.label(format!("{n}"));
-            ui.end_row();
-        }
-    });
+    egui::Grid::new("track_counts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            for (label, n) in counts {
+                ui.label(label.as_ref());
+                ui.label(format!("{n}"));
+                ui.end_row();
+            }
+        });
     let mut p = app.settings.tracker;
     let mut changed = false;
     egui::CollapsingHeader::new("Tracker settings").show(ui, |ui| {

@@ -47,8 +47,7 @@ fn update_texture(app: &mut CenterscopeApp, ctx: &egui::Context) {
     match &mut app.texture {
         Some(t) if t.size() == image.size => t.set(image, egui::TextureOptions::LINEAR),
         _ => {
-            app.texture =
-                Some(ctx.load_texture("video-frame", image, egui::TextureOptions::LINEAR))
+            app.texture = Some(ctx.load_texture("video-frame", image, egui::TextureOptions::LINEAR))
         }
     }
 }
@@ -108,10 +107,8 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
         );
         painter.galley(pos + Vec2::new(6.0, 4.0), galley, Color32::WHITE);
     }
-    let ended_clip = player.is_ended()
-        && player
-            .source()
-            .is_some_and(|i| i.kind != SourceKind::Image);
+    let ended_clip =
+        player.is_ended() && player.source().is_some_and(|i| i.kind != SourceKind::Image);
     if ended_clip {
         let galley = painter.layout_no_wrap(
             "end — press Play to restart".into(),
