@@ -94,10 +94,15 @@ impl Settings {
         self.recent.truncate(MAX_RECENT);
         let t = &mut self.tracker;
         let ok = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
-        if !(ok(t.high_thresh) && ok(t.low_thresh) && ok(t.match_iou) && ok(t.second_match_iou))
-            || !(t.lost_buffer_s.is_finite() && (0.0..=3600.0).contains(&t.lost_buffer_s))
-            || !(t.frame_interval_ms.is_finite() && t.frame_interval_ms > 0.0)
-        {
+        let valid = ok(t.high_thresh)
+            && ok(t.low_thresh)
+            && ok(t.match_iou)
+            && ok(t.second_match_iou)
+            && t.lost_buffer_s.is_finite()
+            && (0.0..=3600.0).contains(&t.lost_buffer_s)
+            && t.frame_interval_ms.is_finite()
+            && t.frame_interval_ms > 0.0;
+        if !valid {
             *t = crate::track::TrackerParams::default();
         }
         if self.model_id.trim().is_empty() {

@@ -2,8 +2,8 @@
 //! model on a real clip.
 
 use crate::common::*;
-use centerscope::app::settings::Settings;
 use centerscope::app::dialogs::DialogKind;
+use centerscope::app::settings::Settings;
 use centerscope::app::CenterscopeApp;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
@@ -26,7 +26,9 @@ const LONG: Duration = Duration::from_secs(120);
 #[test]
 fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
     let mut h = harness(settings());
-    wait_until(&mut h, "default model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "default model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     assert_eq!(
         h.state()
             .player()
@@ -51,7 +53,12 @@ fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
     });
     std::thread::sleep(Duration::from_millis(800));
     h.step();
-    let at = h.state().player().shown().map(|s| s.frame.index).unwrap_or(0);
+    let at = h
+        .state()
+        .player()
+        .shown()
+        .map(|s| s.frame.index)
+        .unwrap_or(0);
     h.get_by_label("frame >").click();
     wait_until(&mut h, "stepped one frame", LONG, |a| {
         a.player().shown().is_some_and(|s| s.frame.index == at + 1)
@@ -110,9 +117,13 @@ fn ui_keeps_repainting_while_inference_is_slow() {
     h.state_mut()
         .player_mut()
         .set_debug_delay(Some(Duration::from_millis(400)));
-    wait_until(&mut h, "model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     h.state_mut().file_chosen(DialogKind::Video, photo_clip());
-    wait_until(&mut h, "first result", LONG, |a| a.player().shown().is_some());
+    wait_until(&mut h, "first result", LONG, |a| {
+        a.player().shown().is_some()
+    });
     let passes = |h: &Harness<'static, CenterscopeApp>| h.ctx.cumulative_pass_nr();
     let (ui0, res0) = (passes(&h), h.state().player().stats().results_received);
     let start = Instant::now();
@@ -139,7 +150,9 @@ fn ui_keeps_repainting_while_inference_is_slow() {
 #[test]
 fn errors_become_notifications_and_the_app_keeps_working() {
     let mut h = harness(settings());
-    wait_until(&mut h, "model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     let dir = tmp();
     let bad = dir.path().join("broken.mp4");
     std::fs::write(&bad, b"definitely not a video").expect("write");
@@ -203,7 +216,8 @@ fn welcome_view_offers_open_buttons_and_falls_back_to_the_in_app_picker() {
     // No desktop portal or zenity here: the native dialog answers "nothing" at once, which
     // nobody can do by hand, so the in-app picker opens instead.
     wait_until(&mut h, "a file dialog", Duration::from_secs(30), |a| {
-        a.dialogs().fallback_open() || !a.dialogs().native_open() && a.dialogs().native_unavailable()
+        a.dialogs().fallback_open()
+            || !a.dialogs().native_open() && a.dialogs().native_unavailable()
     });
     assert!(
         h.state().dialogs().fallback_open(),
@@ -216,8 +230,14 @@ fn short_clip() -> std::path::PathBuf {
     clip(
         "short-2s.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5:duration=2",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=5:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
         ],
     )
 }
@@ -226,7 +246,9 @@ fn short_clip() -> std::path::PathBuf {
 fn one_press_of_play_at_the_end_restarts_the_clip() {
     // Issue 10: at the end the first press only paused; it took two to restart.
     let mut h = harness(settings());
-    wait_until(&mut h, "model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     h.state_mut().file_chosen(DialogKind::Video, short_clip());
     for round in 0..3 {
         wait_until(&mut h, "end of clip", LONG, |a| a.player().is_ended());
@@ -247,11 +269,15 @@ fn a_panorama_wider_than_the_gpu_allows_is_shown_downscaled() {
     // Issue 10: a 20000x600 picture aborted the app (texture wider than the GPU maximum).
     let dir = tmp();
     let pano = dir.path().join("pano.png");
-    image::RgbImage::from_fn(20000, 600, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
-        .save(&pano)
-        .expect("write panorama");
+    image::RgbImage::from_fn(20000, 600, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&pano)
+    .expect("write panorama");
     let mut h = harness(settings());
-    wait_until(&mut h, "model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     h.state_mut().file_chosen(DialogKind::Image, pano);
     wait_until(&mut h, "panorama on screen", LONG, |a| {
         a.player().shown().is_some_and(|s| s.frame.width == 20000)
@@ -283,10 +309,14 @@ impl egui::DroppedFile for PathDrop {
 fn a_dropped_manifest_loads_as_a_model() {
     // Issue 11: a dropped .json manifest was opened as a video.
     let mut h = harness(settings());
-    wait_until(&mut h, "model loaded", LONG, |a| a.player().model().is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     h.input_mut()
         .dropped_files
-        .push(std::sync::Arc::new(PathDrop(fixture("classic/tiny-centernet.json"))));
+        .push(std::sync::Arc::new(PathDrop(fixture(
+            "classic/tiny-centernet.json",
+        ))));
     wait_until(&mut h, "tiny model selected", LONG, |a| {
         a.player()
             .model()

@@ -5,8 +5,8 @@
 //! latency numbers and plot (which vary run to run) are hidden or absent.
 
 use crate::common::*;
-use centerscope::app::settings::Settings;
 use centerscope::app::dialogs::DialogKind;
+use centerscope::app::settings::Settings;
 use centerscope::app::CenterscopeApp;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;

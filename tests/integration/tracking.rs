@@ -11,9 +11,20 @@ fn face_pan() -> std::path::PathBuf {
     clip(
         "face-pan.mp4",
         &[
-            "-loop", "1", "-framerate", "10", "-t", "4", "-i", &image("astronaut.jpg"),
-            "-vf", "scale=512:512,crop=320:240:x='20+t*30':y='20+t*10'",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-loop",
+            "1",
+            "-framerate",
+            "10",
+            "-t",
+            "4",
+            "-i",
+            &image("astronaut.jpg"),
+            "-vf",
+            "scale=512:512,crop=320:240:x='20+t*30':y='20+t*10'",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
         ],
     )
 }
@@ -22,8 +33,15 @@ fn tracked(path: &std::path::Path, workers: &str, extra: &[&str]) -> Vec<serde_j
     let dir = tmp();
     let out = dir.path().join("t.jsonl");
     let mut args = vec![
-        "detect", path.to_str().unwrap_or_default(), "--model", "centerface", "--track",
-        "--workers", workers, "--output", out.to_str().unwrap_or_default(),
+        "detect",
+        path.to_str().unwrap_or_default(),
+        "--model",
+        "centerface",
+        "--track",
+        "--workers",
+        workers,
+        "--output",
+        out.to_str().unwrap_or_default(),
     ];
     args.extend_from_slice(extra);
     let r = run(&args);
@@ -55,7 +73,11 @@ fn a_panning_face_keeps_one_track_for_the_whole_clip_with_any_worker_count() {
     let with_face = per_frame.iter().filter(|f| !f.is_empty()).count();
     assert!(with_face >= 36, "tracked in {with_face}/40 frames");
     for workers in ["2", "4"] {
-        assert_eq!(ids(&tracked(&clip, workers, &[])), per_frame, "{workers} workers");
+        assert_eq!(
+            ids(&tracked(&clip, workers, &[])),
+            per_frame,
+            "{workers} workers"
+        );
     }
     // Every third frame: the same single identity.
     let every3 = tracked(&clip, "2", &["--every", "3"]);
@@ -68,7 +90,11 @@ fn without_track_the_output_has_no_track_ids() {
     let dir = tmp();
     let out = dir.path().join("plain.jsonl");
     let r = run(&[
-        "detect", &face_pan().to_string_lossy(), "--model", "centerface", "--output",
+        "detect",
+        &face_pan().to_string_lossy(),
+        "--model",
+        "centerface",
+        "--output",
         &out.to_string_lossy(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -86,9 +112,15 @@ fn csv_and_mot_read_back_to_the_jsonl_boxes() {
     let mot = dir.path().join("t.txt");
     for (path, format) in [(&jsonl, None), (&csv, None), (&mot, Some("mot"))] {
         let mut args = vec![
-            "detect".to_string(), clip.to_string_lossy().into_owned(), "--model".into(),
-            "centerface".into(), "--track".into(), "--workers".into(), "2".into(),
-            "--output".into(), path.to_string_lossy().into_owned(),
+            "detect".to_string(),
+            clip.to_string_lossy().into_owned(),
+            "--model".into(),
+            "centerface".into(),
+            "--track".into(),
+            "--workers".into(),
+            "2".into(),
+            "--output".into(),
+            path.to_string_lossy().into_owned(),
         ];
         if let Some(f) = format {
             args.extend(["--format".to_string(), f.to_string()]);
@@ -104,7 +136,11 @@ fn csv_and_mot_read_back_to_the_jsonl_boxes() {
                 .as_array()
                 .map(|b| b.iter().filter_map(|v| v.as_f64()).collect())
                 .unwrap_or_default();
-            from_jsonl.push((rec["frame"].as_u64().unwrap_or(0), d["track_id"].as_u64(), b));
+            from_jsonl.push((
+                rec["frame"].as_u64().unwrap_or(0),
+                d["track_id"].as_u64(),
+                b,
+            ));
         }
     }
     assert!(!from_jsonl.is_empty());
