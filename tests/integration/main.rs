@@ -12,5 +12,6 @@ mod kernels;
 mod parity;
 mod pipeline;
 mod reliability;
+mod seed;
 mod tracking;
 mod video;
