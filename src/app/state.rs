@@ -33,6 +33,29 @@ pub struct ViewState {
     pub class_search: String,
     /// Position of the seek slider while it is dragged.
     pub seek_drag: Option<f64>,
+    /// The icon glyphs the in-app file picker draws are installed.
+    pub icons_installed: bool,
+}
+
+/// The seven symbols the in-app file picker (egui_file) draws — folder, document, refresh,
+/// up, drive, open/closed folder — which egui's bundled fonts lack: a 2 KB subset of
+/// Symbola (George Douros, "free for any use"; see assets/fonts/README.md).
+const FILE_ICONS_TTF: &[u8] = include_bytes!("../../assets/fonts/symbola-file-icons.ttf");
+
+fn install_file_icons(ctx: &egui::Context) {
+    use egui::epaint::text::{FontData, FontInsert, FontPriority, InsertFontFamily};
+    let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
+        .into_iter()
+        .map(|family| InsertFontFamily {
+            family,
+            priority: FontPriority::Lowest,
+        })
+        .collect();
+    ctx.add_font(FontInsert::new(
+        "symbola-file-icons",
+        FontData::from_static(FILE_ICONS_TTF),
+        families,
+    ));
 }
 
 impl CenterscopeApp {
@@ -141,6 +164,10 @@ impl CenterscopeApp {
 
     /// Collect everything background work produced since the last frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        if !self.view.icons_installed {
+            install_file_icons(ctx);
+            self.view.icons_installed = true;
+        }
         if !self.player.has_waker() {
             let repaint = ctx.clone();
             self.player

@@ -3,7 +3,7 @@
 //! with the single-worker throughput measured in the same run as the reference.
 
 use super::{parse_size, parse_workers};
-use crate::model::{Registry, DEFAULT_MODEL};
+use crate::model::{ModelEntry, Registry, Session, DEFAULT_MODEL};
 use crate::pipeline::stats::{percentiles, Percentiles, StageSamples};
 use crate::pipeline::{Event, Mode, Pipeline, PipelineConfig};
 use crate::source::memory::MemorySource;
@@ -79,16 +79,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         crate::kernels::set_enabled(false);
     }
     let mut registry = Registry::with_user_models();
-    let ids: Vec<String> = if args.models.iter().any(|m| m == "all") {
-        registry
-            .entries()
-            .iter()
-            .filter(|e| e.is_builtin())
-            .map(|e| e.manifest.id.clone())
-            .collect()
-    } else {
-        args.models.clone()
-    };
+    let ids = model_ids(&args, &registry);
     let entries = ids
         .iter()
         .map(|id| registry.resolve(id))
@@ -98,124 +89,169 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .workers
         .unwrap_or_else(crate::pipeline::default_workers);
     if !args.json {
-        println!(
-            "{:<28} {:>7} {:>7} {:>7} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
-            "model",
-            "params",
-            "MB",
-            "GMACs",
-            "input",
-            "pre ms p50/95",
-            "infer p50/95",
-            "post p50/95",
-            "fps",
-            "speedup"
-        );
+        print_table_header();
     }
     for entry in entries {
-        if let Some(size) = args.size {
-            entry.manifest.check_size(size)?;
-        }
-        let t = Instant::now();
-        let model = entry.load()?;
-        let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        let mut session = model.session();
-        session.set_input_size(args.size)?;
-        let [h, w] = session.input_size_for(frames[0].width, frames[0].height);
-
-        // Latency: one worker, frames back to back.
-        let params = model.default_params();
-        let mut samples = StageSamples::default();
-        let mt = args.matmul_threads as usize;
-        let executor = (mt > 1).then(|| Executor::multithread(mt));
-        let runs = args.frames as usize + WARMUP;
-        for (i, f) in frames.iter().cycle().take(runs).enumerate() {
-            let (_, t) = match &executor {
-                Some(e) => multithread_tract_scope(e.clone(), || session.detect(f, &params))?,
-                None => session.detect(f, &params)?,
-            };
-            if i >= WARMUP {
-                samples.push(&t);
-            }
-        }
-        let mut stages: BTreeMap<&'static str, Percentiles> =
-            samples.summary().into_iter().collect();
-        if !decode_ms.is_empty() {
-            stages.insert("decode", percentiles(&decode_ms));
-        }
-
-        // Throughput: the real pipeline, 1 worker as the reference, then `workers`.
-        let fps_1 = throughput(&model, &frames, 1, 1, args.size, args.frames)?;
-        let fps = if workers == 1 && mt == 1 {
-            fps_1
-        } else {
-            throughput(&model, &frames, workers, mt, args.size, args.frames)?
-        };
-        let ops = if args.ops {
-            session.profile_ops(&frames[0], args.frames as usize)?
-        } else {
-            Vec::new()
-        };
-        let macs = model.manifest.macs.map(|m| {
-            let [dh, dw] = model.manifest.input.size;
-            (m as f64 * (h * w) as f64 / (dh * dw) as f64) as u64
-        });
-        let report = BenchReport {
-            model: model.id.to_string(),
-            params: model.params,
-            file_bytes: model.file_bytes,
-            macs,
-            input: [w, h],
-            source: [frames[0].width, frames[0].height],
-            frames: args.frames,
-            workers,
-            matmul_threads: mt,
-            load_ms,
-            stages,
-            fps,
-            fps_1_worker: fps_1,
-            speedup: fps / fps_1.max(1e-9),
-            ops,
-        };
+        let report = bench_model(&entry, &args, &frames, &decode_ms, workers)?;
         if args.json {
             println!(
                 "{}",
                 serde_json::to_string(&report).map_err(|e| Error::Other(e.to_string()))?
             );
         } else {
-            let st = |n: &str| {
-                report
-                    .stages
-                    .get(n)
-                    .map(|p| format!("{:.1}/{:.1}", p.median_ms, p.p95_ms))
-                    .unwrap_or_default()
-            };
-            println!(
-                "{:<28} {:>6.2}M {:>7.1} {:>7.2} {:>9} {:>14} {:>14} {:>14} {:>7.1} {:>6.2}x",
-                report.model,
-                report.params as f64 / 1e6,
-                report.file_bytes as f64 / 1e6,
-                report.macs.map(|m| m as f64 / 1e9).unwrap_or(f64::NAN),
-                format!("{w}x{h}"),
-                st("preprocess"),
-                st("inference"),
-                st("postprocess"),
-                report.fps,
-                report.speedup
-            );
-            let total: f64 = report.ops.iter().map(|o| o.ms_per_run).sum();
-            for o in &report.ops {
-                println!(
-                    "    {:<40} {:>4} nodes {:>9.2} ms {:>5.1}%",
-                    o.kind,
-                    o.nodes,
-                    o.ms_per_run,
-                    100.0 * o.ms_per_run / total.max(1e-9)
-                );
-            }
+            print_table_row(&report);
         }
     }
     Ok(())
+}
+
+/// The models to bench: `--model` as given, or every built-in model for `all`.
+fn model_ids(args: &BenchArgs, registry: &Registry) -> Vec<String> {
+    if args.models.iter().any(|m| m == "all") {
+        registry
+            .entries()
+            .iter()
+            .filter(|e| e.is_builtin())
+            .map(|e| e.manifest.id.clone())
+            .collect()
+    } else {
+        args.models.clone()
+    }
+}
+
+/// Load one model and measure it: latency per stage, pipeline throughput, and (with `--ops`)
+/// time per operator kind.
+fn bench_model(
+    entry: &ModelEntry,
+    args: &BenchArgs,
+    frames: &[Frame],
+    decode_ms: &[f64],
+    workers: usize,
+) -> Result<BenchReport> {
+    if let Some(size) = args.size {
+        entry.manifest.check_size(size)?;
+    }
+    let t = Instant::now();
+    let model = entry.load()?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut session = model.session();
+    session.set_input_size(args.size)?;
+    let [h, w] = session.input_size_for(frames[0].width, frames[0].height);
+
+    let mt = args.matmul_threads as usize;
+    let mut stages = latency(&mut session, frames, mt, args.frames as usize)?;
+    if !decode_ms.is_empty() {
+        stages.insert("decode", percentiles(decode_ms));
+    }
+
+    // Throughput: the real pipeline, 1 worker as the reference, then `workers`.
+    let fps_1 = throughput(&model, frames, 1, 1, args.size, args.frames)?;
+    let fps = if workers == 1 && mt == 1 {
+        fps_1
+    } else {
+        throughput(&model, frames, workers, mt, args.size, args.frames)?
+    };
+    let ops = if args.ops {
+        session.profile_ops(&frames[0], args.frames as usize)?
+    } else {
+        Vec::new()
+    };
+    let macs = model.manifest.macs.map(|m| {
+        let [dh, dw] = model.manifest.input.size;
+        (m as f64 * (h * w) as f64 / (dh * dw) as f64) as u64
+    });
+    Ok(BenchReport {
+        model: model.id.to_string(),
+        params: model.params,
+        file_bytes: model.file_bytes,
+        macs,
+        input: [w, h],
+        source: [frames[0].width, frames[0].height],
+        frames: args.frames,
+        workers,
+        matmul_threads: mt,
+        load_ms,
+        stages,
+        fps,
+        fps_1_worker: fps_1,
+        speedup: fps / fps_1.max(1e-9),
+        ops,
+    })
+}
+
+/// Latency: one worker, `timed` frames back to back after the warm-up, with `matmul_threads`
+/// threads for matrix products; percentiles per stage.
+fn latency(
+    session: &mut Session,
+    frames: &[Frame],
+    matmul_threads: usize,
+    timed: usize,
+) -> Result<BTreeMap<&'static str, Percentiles>> {
+    let params = session.model().default_params();
+    let mut samples = StageSamples::default();
+    let executor = (matmul_threads > 1).then(|| Executor::multithread(matmul_threads));
+    let runs = timed + WARMUP;
+    for (i, f) in frames.iter().cycle().take(runs).enumerate() {
+        let (_, t) = match &executor {
+            Some(e) => multithread_tract_scope(e.clone(), || session.detect(f, &params))?,
+            None => session.detect(f, &params)?,
+        };
+        if i >= WARMUP {
+            samples.push(&t);
+        }
+    }
+    Ok(samples.summary().into_iter().collect())
+}
+
+fn print_table_header() {
+    println!(
+        "{:<28} {:>7} {:>7} {:>7} {:>9} {:>14} {:>14} {:>14} {:>7} {:>7}",
+        "model",
+        "params",
+        "MB",
+        "GMACs",
+        "input",
+        "pre ms p50/95",
+        "infer p50/95",
+        "post p50/95",
+        "fps",
+        "speedup"
+    );
+}
+
+/// One model's line of the table, then its operator times (with `--ops`).
+fn print_table_row(report: &BenchReport) {
+    let [w, h] = report.input;
+    let st = |n: &str| {
+        report
+            .stages
+            .get(n)
+            .map(|p| format!("{:.1}/{:.1}", p.median_ms, p.p95_ms))
+            .unwrap_or_default()
+    };
+    println!(
+        "{:<28} {:>6.2}M {:>7.1} {:>7.2} {:>9} {:>14} {:>14} {:>14} {:>7.1} {:>6.2}x",
+        report.model,
+        report.params as f64 / 1e6,
+        report.file_bytes as f64 / 1e6,
+        report.macs.map(|m| m as f64 / 1e9).unwrap_or(f64::NAN),
+        format!("{w}x{h}"),
+        st("preprocess"),
+        st("inference"),
+        st("postprocess"),
+        report.fps,
+        report.speedup
+    );
+    let total: f64 = report.ops.iter().map(|o| o.ms_per_run).sum();
+    for o in &report.ops {
+        println!(
+            "    {:<40} {:>4} nodes {:>9.2} ms {:>5.1}%",
+            o.kind,
+            o.nodes,
+            o.ms_per_run,
+            100.0 * o.ms_per_run / total.max(1e-9)
+        );
+    }
 }
 
 fn throughput(

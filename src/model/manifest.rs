@@ -286,7 +286,7 @@ impl Manifest {
         if m == 0 && size != self.input.size {
             let [dh, dw] = self.input.size;
             return Err(Error::InvalidArgument(format!(
-                "model {} only accepts input size {dw}x{dh}; drop --size or use {dw}x{dh}",
+                "model {} only accepts input size {dw}x{dh} (its input size is fixed)",
                 self.id
             )));
         }

@@ -86,6 +86,77 @@ pub struct Pipeline {
 /// Frame size assumed before a camera has delivered its first frame.
 const UNKNOWN_FRAME_BYTES: u64 = 1920 * 1080 * 3;
 
+/// Frames in flight at most (the slot count, bounding memory) and the capacity of the
+/// source's hand-over channel, for `info`'s frame size.
+fn frame_slots(info: &SourceInfo, config: &PipelineConfig) -> (usize, usize) {
+    let frame_bytes = match info.width as u64 * info.height as u64 * 3 {
+        0 => UNKNOWN_FRAME_BYTES,
+        n => n,
+    };
+    let slots = config.slots_for(frame_bytes);
+    let capacity = match config.mode {
+        Mode::EveryFrame => slots,
+        Mode::Live => 1,
+    };
+    (slots, capacity)
+}
+
+/// The running worker loops: the pool they run on, where the dispatcher sends them work, and
+/// one message per worker loop that has finished.
+struct Workers {
+    pool: rayon::ThreadPool,
+    work: Sender<worker::WorkItem>,
+    done: Receiver<()>,
+}
+
+/// Start `config.workers` worker loops on a named rayon pool, each sending to `results`.
+fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> Result<Workers> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.workers)
+        .thread_name(|i| format!("detect-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start worker pool: {e}")))?;
+    let (work_tx, work_rx) = crossbeam_channel::bounded(config.workers);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(config.workers);
+    let executor = (config.matmul_threads > 1).then(|| {
+        tract_linalg::multithread::Executor::multithread_with_name(config.matmul_threads, "matmul")
+    });
+    for _ in 0..config.workers {
+        let w = worker::Worker {
+            work: work_rx.clone(),
+            results: results.clone(),
+            wake: config.on_event.clone(),
+            delay: config.debug_delay,
+            executor: executor.clone(),
+            done: done_tx.clone(),
+        };
+        pool.spawn(move || w.run());
+    }
+    drop((work_rx, done_tx));
+    Ok(Workers {
+        pool,
+        work: work_tx,
+        done: done_rx,
+    })
+}
+
+/// Start the named thread that owns `source` and hands its frames to `frames` (`drain` is the
+/// receiving end, for live mode's newest-wins replacement).
+fn spawn_source_thread(
+    source: Box<dyn FrameSource>,
+    controls: &Arc<Controls>,
+    config: &PipelineConfig,
+    frames: Sender<source_loop::SourceItem>,
+    drain: Receiver<source_loop::SourceItem>,
+    stop: &Receiver<()>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (controls, stop_rx, config) = (controls.clone(), stop.clone(), config.clone());
+    std::thread::Builder::new()
+        .name("pipeline-source".into())
+        .spawn(move || source_loop::run(source, &controls, &config, &frames, &drain, &stop_rx))
+        .map_err(|e| Error::io("cannot start source thread", e))
+}
+
 impl Pipeline {
     pub fn start(
         source: Box<dyn FrameSource>,
@@ -98,58 +169,23 @@ impl Pipeline {
         check_frame_size(&info.name, info.width, info.height)?;
         let controls = Arc::new(Controls::new(model, params, config.speed, config.looping));
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let frame_bytes = match info.width as u64 * info.height as u64 * 3 {
-            0 => UNKNOWN_FRAME_BYTES,
-            n => n,
-        };
-        let slots = config.slots_for(frame_bytes);
-        let capacity = match config.mode {
-            Mode::EveryFrame => slots,
-            Mode::Live => 1,
-        };
+        let (slots, capacity) = frame_slots(&info, &config);
         let (frame_tx, frame_rx) = crossbeam_channel::bounded(capacity);
         let (result_tx, result_rx) = crossbeam_channel::unbounded();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.workers)
-            .thread_name(|i| format!("detect-worker-{i}"))
-            .build()
-            .map_err(|e| Error::Other(format!("cannot start worker pool: {e}")))?;
-        let (work_tx, work_rx) = crossbeam_channel::bounded(config.workers);
-        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(config.workers);
-        let executor = (config.matmul_threads > 1).then(|| {
-            tract_linalg::multithread::Executor::multithread_with_name(
-                config.matmul_threads,
-                "matmul",
-            )
-        });
-        for _ in 0..config.workers {
-            let w = worker::Worker {
-                work: work_rx.clone(),
-                results: result_tx.clone(),
-                wake: config.on_event.clone(),
-                delay: config.debug_delay,
-                executor: executor.clone(),
-                done: done_tx.clone(),
-            };
-            pool.spawn(move || w.run());
-        }
-        drop((work_rx, done_tx));
-
-        let source_thread = {
-            let (controls, stop_rx, config) = (controls.clone(), stop_rx.clone(), config.clone());
-            let drain = frame_rx.clone();
-            std::thread::Builder::new()
-                .name("pipeline-source".into())
-                .spawn(move || {
-                    source_loop::run(source, &controls, &config, &frame_tx, &drain, &stop_rx)
-                })
-                .map_err(|e| Error::io("cannot start source thread", e))?
-        };
+        let workers = start_workers(&config, &result_tx)?;
+        let source_thread = spawn_source_thread(
+            source,
+            &controls,
+            &config,
+            frame_tx,
+            frame_rx.clone(),
+            &stop_rx,
+        )?;
         let dispatcher = dispatch::Dispatcher {
             controls: controls.clone(),
             frames: frame_rx,
             slots: SlotPool::new(slots),
-            work: work_tx,
+            work: workers.work,
             results: result_tx,
             wake: config.on_event.clone(),
             stop: stop_rx,
@@ -166,9 +202,9 @@ impl Pipeline {
             finished: false,
             stop: Some(stop_tx),
             threads: vec![source_thread, dispatch_thread],
-            workers_done: done_rx,
+            workers_done: workers.done,
             workers: config.workers,
-            _pool: pool,
+            _pool: workers.pool,
         })
     }
 

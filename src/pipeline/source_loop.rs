@@ -11,6 +11,7 @@ use super::worker::Job;
 use crate::source::{FrameSource, SeekTarget};
 use crate::Error;
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 /// What the source thread hands to the dispatcher.
@@ -89,8 +90,20 @@ impl Pacer {
     }
 }
 
+/// The source thread's state: the source, where its items go, and whether it is at the end.
+struct SourceLoop<'a> {
+    source: Box<dyn FrameSource>,
+    controls: &'a Controls,
+    config: &'a PipelineConfig,
+    stop: &'a Receiver<()>,
+    out: Handover<'a>,
+    pacer: Pacer,
+    /// The end was reached (and reported); wait for a seek or a stop.
+    at_end: bool,
+}
+
 pub(crate) fn run(
-    mut source: Box<dyn FrameSource>,
+    source: Box<dyn FrameSource>,
     controls: &Controls,
     config: &PipelineConfig,
     tx: &Sender<SourceItem>,
@@ -104,84 +117,95 @@ pub(crate) fn run(
         stop,
         controls,
     };
-    let mut pacer = Pacer { clock: None };
-    let mut at_end = false;
-    loop {
-        if stopped(stop) {
-            return;
+    let mut source_loop = SourceLoop {
+        source,
+        controls,
+        config,
+        stop,
+        out,
+        pacer: Pacer { clock: None },
+        at_end: false,
+    };
+    while source_loop.turn().is_continue() {}
+}
+
+impl SourceLoop<'_> {
+    /// One turn of the loop: a stop, a seek, a frame to reprocess, a pause, or the next frame
+    /// of the source. `Break` once the thread should return.
+    fn turn(&mut self) -> ControlFlow<()> {
+        if stopped(self.stop) {
+            return ControlFlow::Break(());
         }
-        if let Some((target, epoch)) = controls.take_seek() {
-            pacer.reset();
-            at_end = false;
-            if let Err(e) = source.seek(target) {
-                if !out.send(SourceItem::Error(e, epoch)) {
-                    return;
-                }
-            }
-            if controls.is_paused() {
-                controls.step(); // show the frame we seeked to
-            }
-            continue;
+        if let Some((target, epoch)) = self.controls.take_seek() {
+            return self.handle_seek(target, epoch);
         }
-        let epoch = controls.epoch();
-        if let Some(frame) = controls.take_reprocess() {
+        let epoch = self.controls.epoch();
+        if let Some(frame) = self.controls.take_reprocess() {
             let job = Job {
                 frame,
                 epoch,
                 captured: Instant::now(),
                 decode_ms: None,
             };
-            if !out.send(SourceItem::Frame(job)) {
-                return;
-            }
-            continue;
+            return self.send(SourceItem::Frame(job));
         }
-        let stepping = controls.take_step();
-        if (controls.is_paused() && !stepping) || at_end {
-            pacer.reset();
+        let stepping = self.controls.take_step();
+        if (self.controls.is_paused() && !stepping) || self.at_end {
+            self.pacer.reset();
             std::thread::sleep(Duration::from_millis(10));
-            continue;
+            return ControlFlow::Continue(());
         }
+        self.next_item(epoch, stepping)
+    }
+
+    /// Hand `item` over; `Break` once the pipeline is stopping.
+    fn send(&self, item: SourceItem) -> ControlFlow<()> {
+        if self.out.send(item) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+
+    fn handle_seek(&mut self, target: SeekTarget, epoch: u64) -> ControlFlow<()> {
+        self.pacer.reset();
+        self.at_end = false;
+        if let Err(e) = self.source.seek(target) {
+            self.send(SourceItem::Error(e, epoch))?;
+        }
+        if self.controls.is_paused() {
+            self.controls.step(); // show the frame we seeked to
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Read the next frame of the source and hand it over (paced when realtime), or report a
+    /// skipped input, an error or the end.
+    fn next_item(&mut self, epoch: u64, stepping: bool) -> ControlFlow<()> {
         let t0 = Instant::now();
-        let item = source.next_frame();
+        let item = self.source.next_frame();
         let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
-        controls.set_source_dropped(source.dropped_frames());
+        self.controls
+            .set_source_dropped(self.source.dropped_frames());
         let frame = match item {
             Some(Ok(f)) => f,
             Some(Err(e @ Error::Skipped { .. })) => {
-                if !out.send(SourceItem::Skipped(e, epoch)) {
-                    return;
-                }
-                continue;
+                return self.send(SourceItem::Skipped(e, epoch));
             }
             Some(Err(e)) => {
-                let _ = out.send(SourceItem::Error(e, epoch));
-                return;
+                let _ = self.out.send(SourceItem::Error(e, epoch));
+                return ControlFlow::Break(());
             }
-            None => {
-                if controls.is_looping() && source.seek(SeekTarget::Frame(0)).is_ok() {
-                    pacer.reset();
-                    continue;
-                }
-                if !out.send(SourceItem::End(epoch)) {
-                    return;
-                }
-                at_end = true;
-                continue;
-            }
+            None => return self.source_ended(epoch),
         };
-        if config.end_ms.is_some_and(|end| frame.pts_ms > end) {
-            if !out.send(SourceItem::End(epoch)) {
-                return;
-            }
-            at_end = true;
-            continue;
+        if self.config.end_ms.is_some_and(|end| frame.pts_ms > end) {
+            return self.reached_end(epoch);
         }
-        if !frame.index.is_multiple_of(config.every) {
-            continue;
+        if !frame.index.is_multiple_of(self.config.every) {
+            return ControlFlow::Continue(());
         }
-        if config.realtime && !stepping {
-            pacer.wait(frame.pts_ms, controls, stop);
+        if self.config.realtime && !stepping {
+            self.pacer.wait(frame.pts_ms, self.controls, self.stop);
         }
         let job = Job {
             frame,
@@ -189,8 +213,22 @@ pub(crate) fn run(
             captured: t0,
             decode_ms: Some(decode_ms),
         };
-        if !out.send(SourceItem::Frame(job)) {
-            return;
+        self.send(SourceItem::Frame(job))
+    }
+
+    /// The source has no more frames: start over when looping, else report the end.
+    fn source_ended(&mut self, epoch: u64) -> ControlFlow<()> {
+        if self.controls.is_looping() && self.source.seek(SeekTarget::Frame(0)).is_ok() {
+            self.pacer.reset();
+            return ControlFlow::Continue(());
         }
+        self.reached_end(epoch)
+    }
+
+    /// Report the end and wait for a seek or a stop.
+    fn reached_end(&mut self, epoch: u64) -> ControlFlow<()> {
+        self.send(SourceItem::End(epoch))?;
+        self.at_end = true;
+        ControlFlow::Continue(())
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{FrameSource, SourceInfo, SourceKind};
 use crate::{Error, Frame, Result};
-use crossbeam_channel::{Receiver, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
@@ -62,52 +62,22 @@ impl CameraSource {
     pub fn open(index: u32) -> Result<CameraSource> {
         let (open_tx, open_rx) = crossbeam_channel::bounded::<Result<(String, CameraFormat)>>(1);
         let (tx, rx) = crossbeam_channel::bounded::<Result<Frame>>(1);
-        let drain = rx.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
-        let (stop_t, dropped_t) = (stop.clone(), dropped.clone());
         let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
+        let capture = Capture {
+            index,
+            opened: open_tx,
+            frames: tx,
+            drain: rx.clone(),
+            stop: stop.clone(),
+            dropped: dropped.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("camera-{index}"))
             .spawn(move || {
                 let _finished = finished_tx; // dropped when this thread returns
-                let wanted = CameraFormat::new(Resolution::new(1280, 720), FrameFormat::MJPEG, 30);
-                let request = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));
-                let mut camera = match nokhwa::Camera::new(CameraIndex::Index(index), request).and_then(|mut c| c.open_stream().map(|_| c)) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = open_tx.send(Err(Error::Camera(format!(
-                            "cannot open camera {index} ({e}); check it is plugged in and not used by another program (list cameras with `centerscope sources`)"
-                        ))));
-                        return;
-                    }
-                };
-                let _ = open_tx.send(Ok((camera.info().human_name(), camera.camera_format())));
-                let start = Instant::now();
-                let mut n = 0u64;
-                while !stop_t.load(Ordering::Relaxed) {
-                    let item = camera
-                        .frame()
-                        .and_then(|buf| buf.decode_image::<RgbFormat>())
-                        .map(|img| {
-                            let f = Frame::from_image(n, start.elapsed().as_secs_f64() * 1000.0, img);
-                            n += 1;
-                            f
-                        })
-                        .map_err(|e| Error::Camera(format!("camera {index} stopped delivering frames ({e}); was it unplugged?")));
-                    let failed = item.is_err();
-                    // Newest wins: replace an unconsumed frame rather than queueing behind it.
-                    if let Err(TrySendError::Full(item)) = tx.try_send(item) {
-                        if drain.try_recv().is_ok() {
-                            dropped_t.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let _ = tx.try_send(item);
-                    }
-                    if failed {
-                        break;
-                    }
-                }
-                let _ = camera.stop_stream();
+                capture.run();
             })
             .map_err(|e| Error::io("cannot start camera thread", e))?;
         let (name, format) = match open_rx.recv_timeout(Duration::from_secs(10)) {
@@ -125,24 +95,8 @@ impl CameraSource {
                 )));
             }
         };
-        let info = SourceInfo {
-            name,
-            kind: SourceKind::Camera,
-            width: format.resolution().width(),
-            height: format.resolution().height(),
-            fps: Some(format.frame_rate() as f64),
-            duration_ms: None,
-            frame_count: None,
-            details: format!(
-                "{} {}x{} @ {} fps",
-                format.format(),
-                format.resolution().width(),
-                format.resolution().height(),
-                format.frame_rate()
-            ),
-        };
         Ok(CameraSource {
-            info,
+            info: camera_info(name, &format),
             frames: rx,
             stop,
             dropped,
@@ -150,6 +104,102 @@ impl CameraSource {
             finished,
             ended: false,
         })
+    }
+}
+
+/// What the source reports about a camera streaming in `format`.
+fn camera_info(name: String, format: &CameraFormat) -> SourceInfo {
+    SourceInfo {
+        name,
+        kind: SourceKind::Camera,
+        width: format.resolution().width(),
+        height: format.resolution().height(),
+        fps: Some(format.frame_rate() as f64),
+        duration_ms: None,
+        frame_count: None,
+        details: format!(
+            "{} {}x{} @ {} fps",
+            format.format(),
+            format.resolution().width(),
+            format.resolution().height(),
+            format.frame_rate()
+        ),
+    }
+}
+
+/// The capture thread's side of a [`CameraSource`]: it opens the camera, reports how that
+/// went, then hands over frames (newest wins) until told to stop or the camera fails.
+struct Capture {
+    index: u32,
+    /// The camera's name and format once open, or why it could not be opened.
+    opened: Sender<Result<(String, CameraFormat)>>,
+    frames: Sender<Result<Frame>>,
+    /// The consumer's end of `frames`, to take back a frame nobody took yet.
+    drain: Receiver<Result<Frame>>,
+    stop: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Capture {
+    /// The body of the capture thread.
+    fn run(self) {
+        let index = self.index;
+        let wanted = CameraFormat::new(Resolution::new(1280, 720), FrameFormat::MJPEG, 30);
+        let request = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));
+        let mut camera = match nokhwa::Camera::new(CameraIndex::Index(index), request)
+            .and_then(|mut c| c.open_stream().map(|_| c))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.opened.send(Err(Error::Camera(format!(
+                    "cannot open camera {index} ({e}); check it is plugged in and not used by another program (list cameras with `centerscope sources`)"
+                ))));
+                return;
+            }
+        };
+        let _ = self
+            .opened
+            .send(Ok((camera.info().human_name(), camera.camera_format())));
+        self.stream(&mut camera);
+        let _ = camera.stop_stream();
+    }
+
+    /// Capture and hand over frames until stopped or the camera fails (the failure is handed
+    /// over as the last item).
+    fn stream(&self, camera: &mut nokhwa::Camera) {
+        let index = self.index;
+        let start = Instant::now();
+        let mut n = 0u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let item = camera
+                .frame()
+                .and_then(|buf| buf.decode_image::<RgbFormat>())
+                .map(|img| {
+                    let f = Frame::from_image(n, start.elapsed().as_secs_f64() * 1000.0, img);
+                    n += 1;
+                    f
+                })
+                .map_err(|e| {
+                    Error::Camera(format!(
+                        "camera {index} stopped delivering frames ({e}); was it unplugged?"
+                    ))
+                });
+            let failed = item.is_err();
+            self.hand_over(item);
+            if failed {
+                break;
+            }
+        }
+    }
+
+    /// Newest wins: replace an unconsumed frame rather than queueing behind it.
+    fn hand_over(&self, item: Result<Frame>) {
+        if let Err(TrySendError::Full(item)) = self.frames.try_send(item) {
+            if self.drain.try_recv().is_ok() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = self.frames.try_send(item);
+        }
     }
 }
 

@@ -57,80 +57,14 @@
 
 pub mod assign;
 pub mod kalman;
+mod params;
+
+pub use params::TrackerParams;
 
 use crate::Detection;
 use kalman::{xyah_from_bbox, KalmanBox};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Tuning of the [`Tracker`].
-///
-/// The defaults are ByteTrack's (track_thresh 0.5, det_thresh = track_thresh + 0.1,
-/// match_thresh 0.8 as a cost, i.e. IoU 0.2, second-stage IoU 0.5, a 30-frame buffer at
-/// 30 fps) and suit detectors whose display threshold is about 0.3–0.5. The second stage only
-/// sees what the detector emits: to benefit from it, decode with a score threshold of
-/// `low_thresh` while tracking and hide the boxes that end up without an ID if they are
-/// below the display threshold.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrackerParams {
-    /// Detections at or above this score take part in the first association and can start
-    /// tracks.
-    pub high_thresh: f32,
-    /// Detections below this score are ignored; those in `[low_thresh, high_thresh)` can only
-    /// continue a track that is currently tracked.
-    pub low_thresh: f32,
-    /// Minimum IoU between a track's predicted box and a high-score detection.
-    pub match_iou: f32,
-    /// Minimum IoU between a track's predicted box and a low-score detection.
-    pub second_match_iou: f32,
-    /// Minimum score for a detection to start a track (see [`TrackerParams::with_high_thresh`]).
-    pub new_track_thresh: f32,
-    /// How long a lost track is kept for re-identification, in seconds of presentation time.
-    pub lost_buffer_s: f64,
-    /// The source's nominal frame interval in ms (`1000 / fps`; not multiplied by `--every`),
-    /// the unit of the filter's velocities and process noise. A parameter rather than an
-    /// estimate from the timestamps, which would learn 3 frames as the unit under `--every 3`
-    /// and drift with dropped frames. Only its order of magnitude matters; non-positive values
-    /// mean the default 1000/30.
-    pub frame_interval_ms: f64,
-}
-
-const DEFAULT_FRAME_INTERVAL_MS: f64 = 1000.0 / 30.0;
-
-impl Default for TrackerParams {
-    fn default() -> Self {
-        TrackerParams {
-            high_thresh: 0.5,
-            low_thresh: 0.1,
-            match_iou: 0.2,
-            second_match_iou: 0.5,
-            new_track_thresh: 0.6,
-            lost_buffer_s: 1.0,
-            frame_interval_ms: DEFAULT_FRAME_INTERVAL_MS,
-        }
-    }
-}
-
-impl TrackerParams {
-    /// Sets `high_thresh` and derives `new_track_thresh` as ByteTrack does (`+ 0.1`), clamped
-    /// to at most halfway between `high_thresh` and 1 so that a high threshold still lets
-    /// tracks start.
-    pub fn with_high_thresh(mut self, high_thresh: f32) -> Self {
-        self.high_thresh = high_thresh;
-        self.new_track_thresh = (high_thresh + 0.1).min((high_thresh + 1.0) / 2.0);
-        self
-    }
-
-    fn frame_interval(&self) -> f64 {
-        if self.frame_interval_ms > 0.0 && self.frame_interval_ms.is_finite() {
-            self.frame_interval_ms
-        } else {
-            DEFAULT_FRAME_INTERVAL_MS
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -249,10 +183,45 @@ impl Tracker {
     /// the previous update.
     pub fn update(&mut self, pts_ms: f64, detections: &mut [Detection]) {
         let p = self.params;
-        let interval = p.frame_interval();
         for d in detections.iter_mut() {
             d.track_id = None;
         }
+        let (pts, first_frame) = self.predict_to(pts_ms);
+        let frame = self.frame_state(pts, first_frame, detections);
+        let confirmed = self.track_indices(|s| s != State::Tentative);
+        let tentative = self.track_indices(|s| s == State::Tentative);
+
+        // 1. High-score detections against every confirmed track.
+        let m = self.match_and_hit(&frame, &confirmed, detections, &frame.high, p.match_iou);
+        // 2. Low-score detections against the still unmatched tracks that were tracked.
+        let was_tracked: Vec<usize> = m
+            .rows_left
+            .into_iter()
+            .filter(|&i| self.tracks[i].state == State::Tracked)
+            .collect();
+        let m2 = self.match_and_hit(
+            &frame,
+            &was_tracked,
+            detections,
+            &frame.low,
+            p.second_match_iou,
+        );
+        for i in m2.rows_left {
+            self.tracks[i].state = State::Lost;
+        }
+        // 3. Remaining high-score detections confirm the tentative tracks they continue.
+        let m3 = self.match_and_hit(&frame, &tentative, detections, &m.cols_left, p.match_iou);
+        // 4. New tracks.
+        self.start_tracks(&frame, detections, &m3.cols_left);
+        // 5. Expiry.
+        self.expire(pts, &m3.rows_left);
+    }
+
+    /// Move the clock to `pts_ms` (resetting on a seek back) and predict every track to it.
+    /// Returns the frame's time (a non-finite `pts_ms` becomes one nominal frame after the
+    /// previous update) and whether it is a first frame.
+    fn predict_to(&mut self, pts_ms: f64) -> (f64, bool) {
+        let interval = self.params.frame_interval();
         let pts = if pts_ms.is_finite() {
             pts_ms
         } else {
@@ -268,6 +237,12 @@ impl Tracker {
         for t in &mut self.tracks {
             t.kf.predict(steps, t.state != State::Tracked);
         }
+        (pts, first_frame)
+    }
+
+    /// The tracks' predicted boxes and the detections' measurements, split by score.
+    fn frame_state(&self, pts: f64, first_frame: bool, detections: &[Detection]) -> FrameState {
+        let p = &self.params;
         let predicted: Vec<[f32; 4]> = self.tracks.iter().map(|t| t.kf.bbox()).collect();
         let measured: Vec<Option<[f64; 4]>> = detections
             .iter()
@@ -289,77 +264,72 @@ impl Tracker {
                 low.push(j);
             }
         }
-        let indices = |want: &dyn Fn(State) -> bool| -> Vec<usize> {
-            (0..self.tracks.len())
-                .filter(|&i| want(self.tracks[i].state))
-                .collect()
-        };
-        let confirmed = indices(&|s| s != State::Tentative);
-        let tentative = indices(&|s| s == State::Tentative);
+        FrameState {
+            pts,
+            first_frame,
+            predicted,
+            measured,
+            high,
+            low,
+        }
+    }
 
-        // 1. High-score detections against every confirmed track.
+    /// Indices of the tracks whose state passes `want`.
+    fn track_indices(&self, want: impl Fn(State) -> bool) -> Vec<usize> {
+        (0..self.tracks.len())
+            .filter(|&i| want(self.tracks[i].state))
+            .collect()
+    }
+
+    /// One association stage: match tracks `rows` to detections `cols` (see [`associate`])
+    /// and update the matched tracks with their detections.
+    fn match_and_hit(
+        &mut self,
+        frame: &FrameState,
+        rows: &[usize],
+        detections: &mut [Detection],
+        cols: &[usize],
+        min_iou: f32,
+    ) -> Matches {
         let m = associate(
             &self.tracks,
-            &predicted,
-            &confirmed,
+            &frame.predicted,
+            rows,
             detections,
-            &high,
-            p.match_iou,
+            cols,
+            min_iou,
         );
         for &(i, j) in &m.pairs {
-            self.hit(i, &mut detections[j], measured[j], pts);
+            self.hit(i, &mut detections[j], frame.measured[j], frame.pts);
         }
-        // 2. Low-score detections against the still unmatched tracks that were tracked.
-        let was_tracked: Vec<usize> = m
-            .rows_left
-            .into_iter()
-            .filter(|&i| self.tracks[i].state == State::Tracked)
-            .collect();
-        let m2 = associate(
-            &self.tracks,
-            &predicted,
-            &was_tracked,
-            detections,
-            &low,
-            p.second_match_iou,
-        );
-        for &(i, j) in &m2.pairs {
-            self.hit(i, &mut detections[j], measured[j], pts);
-        }
-        for i in m2.rows_left {
-            self.tracks[i].state = State::Lost;
-        }
-        // 3. Remaining high-score detections confirm the tentative tracks they continue.
-        let m3 = associate(
-            &self.tracks,
-            &predicted,
-            &tentative,
-            detections,
-            &m.cols_left,
-            p.match_iou,
-        );
-        for &(i, j) in &m3.pairs {
-            self.hit(i, &mut detections[j], measured[j], pts);
-        }
-        let mut drop = vec![false; self.tracks.len()];
-        for i in m3.rows_left {
-            drop[i] = true;
-        }
-        // 4. New tracks.
-        for j in m3.cols_left {
-            let (d, Some(z)) = (&detections[j], measured[j]) else {
+        m
+    }
+
+    /// Start tentative tracks for the detections `cols` scoring at least `new_track_thresh`
+    /// (confirmed at once on a first frame).
+    fn start_tracks(&mut self, frame: &FrameState, detections: &mut [Detection], cols: &[usize]) {
+        for &j in cols {
+            let (d, Some(z)) = (&detections[j], frame.measured[j]) else {
                 continue;
             };
-            if d.score >= p.new_track_thresh {
-                self.tracks.push(Track::new(d, z, pts));
-                if first_frame {
+            if d.score >= self.params.new_track_thresh {
+                self.tracks.push(Track::new(d, z, frame.pts));
+                if frame.first_frame {
                     let i = self.tracks.len() - 1;
                     detections[j].track_id = Some(self.confirm(i));
                 }
             }
         }
-        // 5. Expiry.
-        let buffer_ms = p.lost_buffer_s.max(0.0) * 1000.0;
+    }
+
+    /// Remove the tentative tracks `unconfirmed` (they continued nothing) and the lost tracks
+    /// unseen for longer than the lost buffer.
+    fn expire(&mut self, pts: f64, unconfirmed: &[usize]) {
+        let mut drop = vec![false; self.tracks.len()];
+        for &i in unconfirmed {
+            drop[i] = true;
+        }
+        let buffer_ms = self.params.lost_buffer_s.max(0.0) * 1000.0;
         let mut k = 0;
         self.tracks.retain(|t| {
             let dropped = drop.get(k).copied().unwrap_or(false);
@@ -409,6 +379,18 @@ impl Tracker {
         *self.counts.entry(t.label.clone()).or_insert(0) += 1;
         id
     }
+}
+
+/// What one [`Tracker::update`] knows about its frame: its time, the tracks' predicted boxes
+/// and each detection's measurement (`None`: unusable, a non-finite score or a degenerate box),
+/// with the usable detections split into high and low scores.
+struct FrameState {
+    pts: f64,
+    first_frame: bool,
+    predicted: Vec<[f32; 4]>,
+    measured: Vec<Option<[f64; 4]>>,
+    high: Vec<usize>,
+    low: Vec<usize>,
 }
 
 /// Result of one association step, in the caller's track and detection indices.

@@ -202,10 +202,10 @@ fn errors_become_notifications_and_the_app_keeps_working() {
 
 #[test]
 fn welcome_view_offers_open_buttons_and_falls_back_to_the_in_app_picker() {
-    // egui_file's picker draws emoji icons that egui's bundled fonts lack (tofu on screen).
+    // egui_file's picker draws symbols egui's bundled fonts lack; the app installs a font with
+    // them, so the harness (which fails on a missing glyph) sees no tofu.
     let mut h = Harness::builder()
         .with_size(egui::Vec2::new(1280.0, 800.0))
-        .allow_missing_glyphs()
         .build_ui_state(
             |ui, app: &mut CenterscopeApp| app.show(ui),
             CenterscopeApp::new(settings()),

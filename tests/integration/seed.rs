@@ -64,7 +64,11 @@ fn trained_seed_model_loads_by_path_and_finds_what_pytorch_found() {
         let got = boxes(&recs[0]["detections"]);
         let torch = boxes(&img["pytorch"]);
         // Same detections as PyTorch's own decoding of the same weights.
-        assert_eq!(got.len(), torch.len(), "{name}: {got:?} vs PyTorch {torch:?}");
+        assert_eq!(
+            got.len(),
+            torch.len(),
+            "{name}: {got:?} vs PyTorch {torch:?}"
+        );
         for (label, score, b) in &torch {
             let best = got
                 .iter()

@@ -5,6 +5,19 @@
 //! …); nothing else touches the pipeline's [`Controls`](crate::pipeline::Controls). Every
 //! setter updates the player's value and the running pipeline in one place, so no view has to
 //! remember to propagate a change. Problems become [`Notice`]s that the app shows once.
+//!
+//! This module holds the player's state, its construction, what the view reads, models,
+//! sources and the per-frame poll; the rest is split by concern: [`detection`] (detection
+//! settings), [`playback`] (pause, step, seek, speed, looping), [`tracking`] (the tracker and
+//! trails) and [`stats`] (latency history and FPS).
+
+mod detection;
+mod playback;
+mod stats;
+mod tracking;
+
+pub use stats::{Stats, HISTORY};
+pub use tracking::TRAIL_MS;
 
 use super::pending::{Pending, Poll};
 use super::settings::Settings;
@@ -12,14 +25,11 @@ use crate::decode::DecodeParams;
 use crate::model::{Model, Registry};
 use crate::pipeline::{Event, Mode, Pipeline, PipelineConfig};
 use crate::source::{FrameSource, SeekTarget, SourceInfo, SourceKind};
-use crate::track::{Tracker, TrackerParams};
-use crate::{FrameResult, StageTimings};
-use std::collections::VecDeque;
+use crate::track::Tracker;
+use crate::FrameResult;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Frames of latency history kept for the plot.
-pub const HISTORY: usize = 300;
+use std::time::Duration;
+use tracking::Tracking;
 
 /// Something the user should see once (the app turns it into a notification).
 #[derive(Clone, Debug, PartialEq)]
@@ -43,50 +53,6 @@ fn retire(p: Playing) {
         .spawn(move || drop(p));
     if let Err(e) = spawned {
         eprintln!("centerscope: cannot stop the previous pipeline in the background: {e}");
-    }
-}
-
-/// Latency history and arrival times of recent results.
-#[derive(Default)]
-pub struct Stats {
-    pub history: VecDeque<StageTimings>,
-    arrivals: VecDeque<Instant>,
-    pub results_received: u64,
-}
-
-impl Stats {
-    fn clear(&mut self) {
-        self.history.clear();
-        self.arrivals.clear();
-    }
-
-    fn push(&mut self, t: StageTimings) {
-        self.results_received += 1;
-        self.arrivals.push_back(Instant::now());
-        if self.history.len() == HISTORY {
-            self.history.pop_front();
-        }
-        self.history.push_back(t);
-    }
-
-    fn forget_old(&mut self) {
-        while self
-            .arrivals
-            .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
-        {
-            self.arrivals.pop_front();
-        }
-    }
-
-    /// Results per second over the last two seconds.
-    pub fn fps(&self) -> f64 {
-        match (self.arrivals.front(), self.arrivals.back()) {
-            (Some(a), Some(b)) if self.arrivals.len() > 1 => {
-                (self.arrivals.len() - 1) as f64 / (*b - *a).as_secs_f64().max(1e-3)
-            }
-            _ => 0.0,
-        }
     }
 }
 
@@ -114,56 +80,6 @@ pub struct Player {
     notices: Vec<Notice>,
     /// Slow every inference down (tests of a slow model; `CENTERSCOPE_DEBUG_DELAY_MS`).
     debug_delay: Option<Duration>,
-}
-
-/// The tracker over the frames shown, and its state before the last frame (so a paused frame
-/// decoded again keeps the identities of the frame before).
-struct Tracking {
-    enabled: bool,
-    tracker: Tracker,
-    before_last: Option<Tracker>,
-    /// Recent centres per track id: `(pts_ms, [x, y])`.
-    trails: std::collections::BTreeMap<u64, VecDeque<(f64, [f32; 2])>>,
-}
-
-/// How far back track trails reach.
-pub const TRAIL_MS: f64 = 2000.0;
-
-impl Tracking {
-    /// Assign track ids to `r`'s detections (and keep the tracker as it was before, to redo
-    /// this frame). Detections below `threshold` (decoded only so a track whose score dips
-    /// keeps its identity) are not shown.
-    fn track(&mut self, r: &mut FrameResult, threshold: f32) {
-        self.before_last = Some(self.tracker.clone());
-        self.tracker.update(r.frame.pts_ms, &mut r.detections);
-        r.detections.retain(|d| d.score >= threshold);
-        self.remember_centres(r);
-    }
-
-    fn remember_centres(&mut self, r: &FrameResult) {
-        let now = r.frame.pts_ms;
-        for d in &r.detections {
-            if let Some(id) = d.track_id {
-                let c = [(d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0];
-                self.trails.entry(id).or_default().push_back((now, c));
-            }
-        }
-        for t in self.trails.values_mut() {
-            while t
-                .front()
-                .is_some_and(|(at, _)| now - at > TRAIL_MS || *at > now)
-            {
-                t.pop_front();
-            }
-        }
-        self.trails.retain(|_, t| !t.is_empty());
-    }
-
-    fn reset(&mut self) {
-        self.tracker.reset();
-        self.before_last = None;
-        self.trails.clear();
-    }
 }
 
 impl Player {
@@ -297,40 +213,6 @@ impl Player {
     pub fn busy(&self) -> bool {
         self.loading.is_some() || self.opening.is_some()
     }
-    /// Are objects tracked in what is shown (on, and the source is a sequence)?
-    pub fn tracking(&self) -> bool {
-        self.playing
-            .as_ref()
-            .is_some_and(|p| self.tracks(p.info.kind))
-    }
-
-    /// Whether frames of a source of `kind` are tracked (not stills).
-    fn tracks(&self, kind: SourceKind) -> bool {
-        self.tracking.enabled && kind != SourceKind::Image
-    }
-    /// Unique tracks per class since the source was opened.
-    pub fn track_counts(&self) -> Vec<(Arc<str>, usize)> {
-        self.tracking
-            .tracker
-            .unique_tracks_per_class()
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
-    }
-    /// Where each live track's centre was over the last [`TRAIL_MS`], oldest first.
-    pub fn trails(&self) -> Vec<(u64, Vec<[f32; 2]>)> {
-        self.tracking
-            .trails
-            .iter()
-            .filter(|(_, t)| t.len() > 1)
-            .map(|(id, t)| (*id, t.iter().map(|(_, c)| *c).collect()))
-            .collect()
-    }
-    /// Predicted boxes of tracked objects missed in the frame on screen.
-    pub fn predicted(&self) -> Vec<crate::Detection> {
-        self.tracking.tracker.predicted_missing()
-    }
-
     // ---- models -------------------------------------------------------------------------
 
     /// Start loading a model (by id or path) in the background.
@@ -374,119 +256,6 @@ impl Player {
         self.rerun_if_still(false);
         if let Some((spec, src)) = self.waiting_source.take() {
             self.start_playing(spec, src, settings);
-        }
-    }
-
-    // ---- detection settings -------------------------------------------------------------
-
-    pub fn set_score_threshold(&mut self, settings: &mut Settings, v: f32) {
-        self.params.score_threshold = v.clamp(0.0, 1.0);
-        self.detection_changed(settings);
-    }
-
-    pub fn set_nms_iou(&mut self, settings: &mut Settings, v: f32) {
-        self.params.nms_iou = v.clamp(0.0, 1.0);
-        self.detection_changed(settings);
-    }
-
-    /// Which classes are reported (one flag per label).
-    pub fn set_class_filter(&mut self, settings: &mut Settings, filter: Vec<bool>) {
-        self.class_filter = filter;
-        self.detection_changed(settings);
-    }
-
-    fn detection_changed(&mut self, settings: &mut Settings) {
-        let all = self.class_filter.iter().all(|b| *b);
-        self.params.class_filter = (!all).then(|| Arc::new(self.class_filter.clone()));
-        if let Some(m) = &self.model {
-            let id = m.id.to_string();
-            settings
-                .thresholds
-                .insert(id.clone(), self.params.score_threshold);
-            settings.nms_iou.insert(id, self.params.nms_iou);
-        }
-        if let Some(p) = &self.playing {
-            p.pipeline
-                .controls()
-                .set_params(self.pipeline_params(p.info.kind));
-        }
-        self.rerun_if_still(true);
-    }
-
-    /// Force the network input size (`None`: the model's policy).
-    pub fn set_input_size(&mut self, size: Option<[usize; 2]>) {
-        self.input_size = size;
-        if let Some(p) = &self.playing {
-            p.pipeline.controls().set_input_size(size);
-        }
-        self.rerun_if_still(false);
-    }
-
-    pub fn set_tracking(&mut self, enabled: bool, mut params: TrackerParams) {
-        // The frame interval comes from the source, not from the settings.
-        params.frame_interval_ms = self.tracking.tracker.params().frame_interval_ms;
-        self.tracking.enabled = enabled;
-        self.tracking.tracker.set_params(params);
-        if let Some(p) = &self.playing {
-            p.pipeline
-                .controls()
-                .set_params(self.pipeline_params(p.info.kind));
-        }
-        self.rerun_if_still(true);
-    }
-
-    fn reset_tracks(&mut self) {
-        self.tracking.reset();
-    }
-
-    /// What the pipeline decodes with: when tracking, down to the tracker's low score, so
-    /// ByteTrack's second stage can keep the identity of an object whose score dips (what is
-    /// shown is filtered back to the user's threshold).
-    fn pipeline_params(&self, kind: SourceKind) -> DecodeParams {
-        let mut p = self.params.clone();
-        if self.tracks(kind) {
-            p.score_threshold = p
-                .score_threshold
-                .min(self.tracking.tracker.params().low_thresh);
-        }
-        p
-    }
-
-    /// When nothing new is coming (paused, ended, a still), show the effect of a settings
-    /// change at once: decode the network's last outputs again when only decoding settings
-    /// changed, or run the frame through the network again.
-    fn rerun_if_still(&mut self, decode_only: bool) {
-        let Some(kind) = self.playing.as_ref().map(|p| p.info.kind) else {
-            return;
-        };
-        let (tracking, params) = (self.tracks(kind), self.pipeline_params(kind));
-        let (Some(p), Some(shown)) = (&self.playing, &mut self.shown) else {
-            return;
-        };
-        if !(p.pipeline.controls().is_paused() || p.ended || kind == SourceKind::Image) {
-            return;
-        }
-        let current_model = self.model.as_ref();
-        let raw = shown
-            .raw
-            .clone()
-            .filter(|r| current_model.is_some_and(|m| Arc::ptr_eq(r.model(), m)));
-        match raw {
-            Some(raw) if decode_only => match raw.decode(&params) {
-                Ok(detections) => {
-                    shown.detections = detections;
-                    if tracking {
-                        // Redo this frame from what the tracker knew before it.
-                        if let Some(before) = self.tracking.before_last.clone() {
-                            self.tracking.tracker = before;
-                        }
-                        self.tracking.track(shown, self.params.score_threshold);
-                    }
-                    self.frame_changed = true;
-                }
-                Err(e) => self.notices.push(Notice::Error(e.one_line())),
-            },
-            _ => p.pipeline.controls().reprocess(shown.frame.clone()),
         }
     }
 
@@ -579,62 +348,6 @@ impl Player {
         self.frame_changed = true;
         self.stats.clear();
         self.reset_tracks();
-    }
-
-    // ---- playback -----------------------------------------------------------------------
-
-    /// Play/pause; at the end of a clip, one press restarts it from the beginning.
-    pub fn toggle_pause(&mut self) {
-        let Some(p) = &mut self.playing else { return };
-        let c = p.pipeline.controls().clone();
-        if p.ended {
-            p.ended = false;
-            c.set_paused(false);
-            c.seek(SeekTarget::Frame(0));
-            self.reset_tracks();
-            return;
-        }
-        c.set_paused(!c.is_paused());
-    }
-
-    /// Step one frame forward (`delta` = 1) or back (-1), pausing first.
-    pub fn step(&mut self, delta: i64) {
-        let current = self.shown.as_ref().map(|s| s.frame.index);
-        let Some(p) = &mut self.playing else { return };
-        if p.info.is_live() {
-            return;
-        }
-        let c = p.pipeline.controls().clone();
-        c.set_paused(true);
-        if delta >= 0 {
-            c.step();
-        } else if let Some(i) = current {
-            p.ended = false;
-            c.seek(SeekTarget::Frame(i.saturating_sub(1)));
-            self.seeking = true;
-            self.reset_tracks();
-        }
-    }
-
-    pub fn seek_ms(&mut self, ms: f64) {
-        let Some(p) = &mut self.playing else { return };
-        p.ended = false;
-        p.pipeline.controls().seek(SeekTarget::TimeMs(ms));
-        self.seeking = true;
-        self.reset_tracks();
-    }
-
-    pub fn set_speed(&mut self, speed: f64) {
-        if let Some(p) = &self.playing {
-            p.pipeline.controls().set_speed(speed);
-        }
-    }
-
-    pub fn set_looping(&mut self, settings: &mut Settings, looping: bool) {
-        settings.looping = looping;
-        if let Some(p) = &self.playing {
-            p.pipeline.controls().set_looping(looping);
-        }
     }
 
     // ---- once per UI frame --------------------------------------------------------------

@@ -33,62 +33,13 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
             ui.label(format!("{} · {}×{}", info.name, info.width, info.height));
             return;
         }
-        let play_label = if paused || ended { "Play" } else { "Pause" };
-        if ui
-            .add(egui::Button::new(play_label).min_size(Vec2::new(56.0, 0.0)))
-            .on_hover_text("Space")
-            .clicked()
-        {
-            action = Some(Action::TogglePause);
-        }
+        play_button(ui, paused || ended, &mut action);
         if info.kind != SourceKind::Camera {
-            if ui
-                .button("< frame")
-                .on_hover_text("Previous frame (←)")
-                .clicked()
-            {
-                action = Some(Action::Step(-1));
-            }
-            if ui
-                .button("frame >")
-                .on_hover_text("Next frame (→)")
-                .clicked()
-            {
-                action = Some(Action::Step(1));
-            }
+            step_buttons(ui, &mut action);
             if let Some(total) = info.duration_ms.filter(|d| *d > 0.0) {
-                let mut pos = app.view.seek_drag.unwrap_or(now_ms).clamp(0.0, total);
-                let width = (ui.available_width() - 340.0).max(120.0);
-                ui.spacing_mut().slider_width = width;
-                let r = ui.add(egui::Slider::new(&mut pos, 0.0..=total).show_value(false));
-                if r.dragged() || r.changed() {
-                    app.view.seek_drag = Some(pos);
-                }
-                if r.drag_stopped() || (r.changed() && !r.dragged()) {
-                    action = Some(Action::Seek(pos));
-                    app.view.seek_drag = None;
-                }
-                ui.label(format!("{} / {}", fmt_time(pos), fmt_time(total)));
+                seek_slider(app, ui, now_ms, total, &mut action);
             }
-            let mut s = speed;
-            let speed_label = ui.label("speed");
-            egui::ComboBox::from_id_salt("speed")
-                .selected_text(format!("{s}×"))
-                .width(60.0)
-                .show_ui(ui, |ui| {
-                    for v in [0.25, 0.5, 1.0, 2.0, 4.0] {
-                        ui.selectable_value(&mut s, v, format!("{v}×"));
-                    }
-                })
-                .response
-                .labelled_by(speed_label.id);
-            if s != speed {
-                action = Some(Action::Speed(s));
-            }
-            let mut looping = app.settings.looping;
-            if ui.checkbox(&mut looping, "loop").changed() {
-                action = Some(Action::Loop(looping));
-            }
+            speed_and_loop(ui, speed, app.settings.looping, &mut action);
         }
         if let Some(i) = shown_index {
             ui.label(format!("frame {i}"));
@@ -98,6 +49,86 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
             ui.label("seeking…");
         }
     });
+    apply(app, action);
+}
+
+/// Play (when `stopped`: paused or ended) or Pause.
+fn play_button(ui: &mut egui::Ui, stopped: bool, action: &mut Option<Action>) {
+    let play_label = if stopped { "Play" } else { "Pause" };
+    if ui
+        .add(egui::Button::new(play_label).min_size(Vec2::new(56.0, 0.0)))
+        .on_hover_text("Space")
+        .clicked()
+    {
+        *action = Some(Action::TogglePause);
+    }
+}
+
+/// One frame back or forward.
+fn step_buttons(ui: &mut egui::Ui, action: &mut Option<Action>) {
+    if ui
+        .button("< frame")
+        .on_hover_text("Previous frame (←)")
+        .clicked()
+    {
+        *action = Some(Action::Step(-1));
+    }
+    if ui
+        .button("frame >")
+        .on_hover_text("Next frame (→)")
+        .clicked()
+    {
+        *action = Some(Action::Step(1));
+    }
+}
+
+/// The seek slider over a clip of `total` ms, and the time readout; seeks when released.
+fn seek_slider(
+    app: &mut CenterscopeApp,
+    ui: &mut egui::Ui,
+    now_ms: f64,
+    total: f64,
+    action: &mut Option<Action>,
+) {
+    let mut pos = app.view.seek_drag.unwrap_or(now_ms).clamp(0.0, total);
+    let width = (ui.available_width() - 340.0).max(120.0);
+    ui.spacing_mut().slider_width = width;
+    let r = ui.add(egui::Slider::new(&mut pos, 0.0..=total).show_value(false));
+    if r.dragged() || r.changed() {
+        app.view.seek_drag = Some(pos);
+    }
+    if r.drag_stopped() || (r.changed() && !r.dragged()) {
+        *action = Some(Action::Seek(pos));
+        app.view.seek_drag = None;
+    }
+    ui.label(format!("{} / {}", fmt_time(pos), fmt_time(total)));
+}
+
+/// The speed choice and the loop checkbox.
+fn speed_and_loop(ui: &mut egui::Ui, speed: f64, looping: bool, action: &mut Option<Action>) {
+    let mut s = speed;
+    let speed_label = ui.label("speed");
+    egui::ComboBox::from_id_salt("speed")
+        .selected_text(format!("{s}×"))
+        .width(60.0)
+        .show_ui(ui, |ui| {
+            for v in [0.25, 0.5, 1.0, 2.0, 4.0] {
+                ui.selectable_value(&mut s, v, format!("{v}×"));
+            }
+        })
+        .response
+        .labelled_by(speed_label.id);
+    if s != speed {
+        *action = Some(Action::Speed(s));
+    }
+    let mut looping = looping;
+    if ui.checkbox(&mut looping, "loop").changed() {
+        *action = Some(Action::Loop(looping));
+    }
+}
+
+/// Send the chosen action to the player.
+fn apply(app: &mut CenterscopeApp, action: Option<Action>) {
     let (player, settings) = app.player_and_settings();
     match action {
         Some(Action::TogglePause) => player.toggle_pause(),

@@ -1,12 +1,18 @@
 //! `centerscope detect`: run a model over an image, folder, video or camera.
+//!
+//! Writing annotated pictures or video is in [`annotator`].
+
+mod annotator;
+
+use annotator::Annotator;
 
 use super::progress::Progress;
 use super::{parse_seconds, parse_size, parse_unit, parse_workers};
 use crate::model::{Registry, DEFAULT_MODEL};
-use crate::output::atomic::{InputGuard, PartialPath};
-use crate::output::{draw_detections, Format, ResultWriter};
+use crate::output::atomic::InputGuard;
+use crate::output::{Format, ResultWriter};
 use crate::pipeline::{stats::StageSamples, Event, Mode, Pipeline, PipelineConfig};
-use crate::source::{self, SeekTarget, SourceKind};
+use crate::source::{self, SeekTarget};
 use crate::track::{Tracker, TrackerParams};
 use crate::{Error, FrameResult, Result};
 use clap::Args;
@@ -112,8 +118,6 @@ fn tracker_params(args: &DetectArgs, fps: Option<f64>) -> TrackerParams {
     }
     p
 }
-
-const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "mkv", "webm", "mov", "avi"];
 
 pub fn run(args: DetectArgs) -> Result<()> {
     let inputs = check_args(&args)?;
@@ -421,98 +425,4 @@ impl Sinks {
         kept.extend(self.annotator.and_then(Annotator::abandon));
         kept
     }
-}
-
-/// Writes annotated output: one image, numbered images, or a video through ffmpeg.
-enum Annotator {
-    Image {
-        path: PathBuf,
-        numbered: bool,
-        inputs: InputGuard,
-    },
-    Video(crate::output::video::VideoWriter),
-}
-
-impl Annotator {
-    fn new(
-        path: &Path,
-        kind: SourceKind,
-        fps: Option<f64>,
-        inputs: InputGuard,
-    ) -> Result<Annotator> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .unwrap_or_default();
-        if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
-            return Ok(Annotator::Video(crate::output::video::VideoWriter::new(
-                path,
-                fps.unwrap_or(25.0),
-            )));
-        }
-        if !source::is_image_path(path) {
-            return Err(Error::InvalidArgument(format!(
-                "--annotate {}: use an image (.png/.jpg) or video (.mp4/.mkv/.webm) file name",
-                path.display()
-            )));
-        }
-        Ok(Annotator::Image {
-            path: path.to_path_buf(),
-            numbered: kind != SourceKind::Image,
-            inputs,
-        })
-    }
-
-    fn add(&mut self, r: &FrameResult, skeleton: &[[usize; 2]]) -> Result<()> {
-        let mut img = r.frame.to_image();
-        draw_detections(&mut img, &r.detections, skeleton);
-        match self {
-            Annotator::Image {
-                path,
-                numbered,
-                inputs,
-            } => {
-                let target = if *numbered {
-                    numbered_path(path, r.frame.index)
-                } else {
-                    path.clone()
-                };
-                inputs.check("--annotate", &target)?;
-                let out = PartialPath::new(&target);
-                let format = image::ImageFormat::from_path(&target)
-                    .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))?;
-                img.save_with_format(out.partial(), format)
-                    .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))?;
-                out.commit().map(|_| ())
-            }
-            Annotator::Video(w) => w.push(&img),
-        }
-    }
-
-    fn finish(self) -> Result<()> {
-        match self {
-            Annotator::Image { .. } => Ok(()),
-            Annotator::Video(w) => w.finish(),
-        }
-    }
-
-    fn abandon(self) -> Option<PathBuf> {
-        match self {
-            Annotator::Image { .. } => None,
-            Annotator::Video(w) => w.abandon(),
-        }
-    }
-}
-
-fn numbered_path(path: &Path, index: u64) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "png".into());
-    path.with_file_name(format!("{stem}-{index:06}.{ext}"))
 }

@@ -4,6 +4,14 @@
 //! gets its own optimised plan (compiled on first use, cached). A plan is immutable and shared
 //! by all workers through an `Arc`; each worker owns a [`Session`] with its own tract state,
 //! preprocessing buffers and filter weights.
+//!
+//! Reading and checking the ONNX graph against its manifest lives in [`graph`]; per-operator
+//! profiling (`centerscope bench --ops`) in [`profile`].
+
+mod graph;
+mod profile;
+
+pub use profile::OpTime;
 
 use super::manifest::{InputType, Layout, Manifest};
 use crate::decode::{families::DecodeContext, DecodeParams, OutputView};
@@ -15,26 +23,6 @@ use std::time::Instant;
 use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
-
-/// Time spent in one kind of operator per inference (see [`Session::profile_ops`]).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OpTime {
-    /// Operator name, with the kernel shape for convolutions (e.g. `DepthWise 3x3/2`).
-    pub kind: String,
-    /// Nodes of this kind in the plan.
-    pub nodes: usize,
-    pub ms_per_run: f64,
-}
-
-/// A short operator name for profiles: tract's op name, refined where one name hides very
-/// different kernels.
-fn op_kind(op: &dyn TypedOp) -> String {
-    if crate::env::ops_by_node() {
-        let info = op.info().unwrap_or_default().join(" ");
-        return format!("{} {}", op.name(), info);
-    }
-    op.name().to_string()
-}
 
 /// A loaded model: manifest, parsed graph and optimised plans per input size.
 pub struct Model {
@@ -57,29 +45,6 @@ impl std::fmt::Debug for Model {
     }
 }
 
-/// A graph whose input size leaves some layer with an empty feature map (a valid-padded
-/// convolution on too small an input) cannot run; say so before any kernel sees it.
-fn reject_empty_maps(g: &TypedModel) -> TractResult<()> {
-    for node in g.nodes() {
-        for out in &node.outputs {
-            // Feature maps are rank 3 or more; empty rank-1 tensors (a Resize's unused `roi`)
-            // are normal.
-            let empty_map = out
-                .fact
-                .shape
-                .as_concrete()
-                .is_some_and(|s| s.len() >= 3 && s.contains(&0));
-            if empty_map {
-                return Err(TractError::msg(format!(
-                    "layer \"{}\" would produce an empty feature map ({:?}); use a larger input size",
-                    node.name, out.fact.shape
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn model_err(manifest: &Manifest, e: impl std::fmt::Display) -> Error {
     Error::model(&manifest.id, e.to_string().replace('\n', " "))
 }
@@ -89,75 +54,18 @@ impl Model {
     /// default input size and run it once on a blank picture so a model that cannot work fails
     /// here, with a clear message, rather than on the first frame.
     pub fn load(manifest: Manifest, onnx: &[u8]) -> Result<Arc<Model>> {
-        let mut reader = onnx;
-        let mut graph = tract_onnx::onnx()
-            .model_for_read(&mut reader)
-            .map_err(|e| {
-                model_err(
-                    &manifest,
-                    format!(
-                        "the file is not a readable ONNX model ({}); re-export or re-download it",
-                        root_cause(&e)
-                    ),
-                )
-            })?;
-
-        // Exactly one image input, named as the manifest says.
-        let inputs: Vec<String> = graph
-            .input_outlets()
-            .map_err(|e| model_err(&manifest, e))?
-            .iter()
-            .map(|o| graph.node(o.node).name.clone())
-            .collect();
-        if inputs.len() != 1 {
-            return Err(model_err(
-                &manifest,
-                format!(
-                    "expected one image input, the model has {} ({inputs:?})",
-                    inputs.len()
-                ),
-            ));
-        }
-        if inputs[0] != manifest.input.name {
-            return Err(model_err(
-                &manifest,
-                format!("input \"{}\" named in the manifest is not in the model (its input is \"{}\"); fix \"input.name\"", manifest.input.name, inputs[0]),
-            ));
-        }
-
-        // Keep only the outputs the decoder reads, in role order (drops unused heads).
-        let available: Vec<String> = graph
-            .output_outlets()
-            .map_err(|e| model_err(&manifest, e))?
-            .iter()
-            .map(|o| {
-                graph
-                    .outlet_label(*o)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| graph.node(o.node).name.clone())
-            })
-            .collect();
-        let mut outlets = Vec::new();
-        for role in manifest.family.roles() {
-            let name = &manifest.outputs[role];
-            let outlet = graph
-                .find_outlet_label(name)
-                .or_else(|| graph.node_by_name(name).ok().map(|n| OutletId::new(n.id, 0)))
-                .ok_or_else(|| {
-                    model_err(&manifest, format!("output \"{name}\" (role {role}) is not in the model; its outputs are {available:?}; fix \"outputs\" in the manifest"))
-                })?;
-            outlets.push(outlet);
-        }
-        graph
-            .select_output_outlets(&outlets)
-            .map_err(|e| model_err(&manifest, e))?;
+        let mut graph = graph::read_onnx(&manifest, onnx)?;
+        graph::check_image_input(&manifest, &graph)?;
+        graph::select_role_outputs(&manifest, &mut graph)?;
 
         let labels: Arc<[Arc<str>]> = manifest
             .labels
             .iter()
             .map(|l| Arc::from(l.as_str()))
             .collect();
-        let params = manifest.params.unwrap_or_else(|| count_params(&graph));
+        let params = manifest
+            .params
+            .unwrap_or_else(|| graph::count_params(&graph));
         let model = Arc::new(Model {
             id: Arc::from(manifest.id.as_str()),
             labels,
@@ -199,7 +107,7 @@ impl Model {
             .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
             .and_then(|g| g.into_typed())
             .and_then(|g| {
-                reject_empty_maps(&g)?;
+                graph::reject_empty_maps(&g)?;
                 Ok(g)
             })
             .and_then(|mut g| {
@@ -262,15 +170,6 @@ fn poisoned(m: &Manifest) -> Error {
 fn root_cause(e: &TractError) -> String {
     let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
     chain.join(": ").replace('\n', " ")
-}
-
-fn count_params(graph: &InferenceModel) -> u64 {
-    graph
-        .nodes()
-        .iter()
-        .filter_map(|n| n.op_as::<tract_onnx::tract_hir::ops::konst::Const>())
-        .map(|k| k.val().len() as u64)
-        .sum()
 }
 
 /// One worker's view of a model: a tract state for the current input size, plus reusable
@@ -371,54 +270,6 @@ impl Session {
             InputType::I32 => self.input_tensor::<i32>(frame, &shape, |b| InputBuffer::I32(b))?,
         };
         Ok((tensor, place, size))
-    }
-
-    /// Time every node of the plan over `runs` inferences on `frame` (after one warm-up run)
-    /// and sum by operator kind: where inference time goes, for `centerscope bench --ops`.
-    pub fn profile_ops(&mut self, frame: &Frame, runs: usize) -> Result<Vec<OpTime>> {
-        let (tensor, _, _) = self.prepare(frame)?;
-        self.run_raw(tensor.clone())?;
-        let m = self.model.manifest.clone();
-        let Some((_, state)) = self.state.as_mut() else {
-            return Err(model_err(&m, "no plan after a run"));
-        };
-        let mut by_kind: HashMap<String, (usize, f64)> = HashMap::new();
-        let mut per_node: HashMap<usize, String> = HashMap::new();
-        for _ in 0..runs.max(1) {
-            state
-                .run_plan_with_eval(
-                    tvec![tensor.clone().into_tvalue()],
-                    |ctx, op_state, node, input| {
-                        let t = Instant::now();
-                        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
-                        let ms = t.elapsed().as_secs_f64() * 1e3;
-                        let kind = per_node
-                            .entry(node.id)
-                            .or_insert_with(|| op_kind(node.op.as_ref()))
-                            .clone();
-                        let e = by_kind.entry(kind).or_insert((0, 0.0));
-                        e.1 += ms;
-                        out
-                    },
-                )
-                .map_err(|e| model_err(&m, format!("inference failed: {}", root_cause(&e))))?;
-        }
-        for kind in per_node.values() {
-            if let Some(e) = by_kind.get_mut(kind) {
-                e.0 += 1;
-            }
-        }
-        let runs = runs.max(1) as f64;
-        let mut rows: Vec<OpTime> = by_kind
-            .into_iter()
-            .map(|(kind, (nodes, ms))| OpTime {
-                kind,
-                nodes,
-                ms_per_run: ms / runs,
-            })
-            .collect();
-        rows.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
-        Ok(rows)
     }
 
     /// A zeroed input tensor of `shape` filled by the preprocessor in place.

@@ -1,0 +1,110 @@
+//! Reading a model's ONNX graph and checking it against its manifest: one image input named
+//! as the manifest says, the outputs the decoder reads (in role order), no layer with an empty
+//! feature map, and the parameter count when the manifest does not give it.
+
+use super::{model_err, root_cause};
+use crate::model::manifest::Manifest;
+use crate::Result;
+use tract_onnx::prelude::*;
+
+/// Parse `onnx` (the bytes of the model file) into an inference graph.
+pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceModel> {
+    let mut reader = onnx;
+    tract_onnx::onnx().model_for_read(&mut reader).map_err(|e| {
+        model_err(
+            manifest,
+            format!(
+                "the file is not a readable ONNX model ({}); re-export or re-download it",
+                root_cause(&e)
+            ),
+        )
+    })
+}
+
+/// Exactly one image input, named as the manifest says.
+pub(super) fn check_image_input(manifest: &Manifest, graph: &InferenceModel) -> Result<()> {
+    let inputs: Vec<String> = graph
+        .input_outlets()
+        .map_err(|e| model_err(manifest, e))?
+        .iter()
+        .map(|o| graph.node(o.node).name.clone())
+        .collect();
+    if inputs.len() != 1 {
+        return Err(model_err(
+            manifest,
+            format!(
+                "expected one image input, the model has {} ({inputs:?})",
+                inputs.len()
+            ),
+        ));
+    }
+    if inputs[0] != manifest.input.name {
+        return Err(model_err(
+            manifest,
+            format!("input \"{}\" named in the manifest is not in the model (its input is \"{}\"); fix \"input.name\"", manifest.input.name, inputs[0]),
+        ));
+    }
+    Ok(())
+}
+
+/// Keep only the outputs the decoder reads, in role order (drops unused heads).
+pub(super) fn select_role_outputs(manifest: &Manifest, graph: &mut InferenceModel) -> Result<()> {
+    let available: Vec<String> = graph
+        .output_outlets()
+        .map_err(|e| model_err(manifest, e))?
+        .iter()
+        .map(|o| {
+            graph
+                .outlet_label(*o)
+                .map(str::to_string)
+                .unwrap_or_else(|| graph.node(o.node).name.clone())
+        })
+        .collect();
+    let mut outlets = Vec::new();
+    for role in manifest.family.roles() {
+        let name = &manifest.outputs[role];
+        let outlet = graph
+            .find_outlet_label(name)
+            .or_else(|| graph.node_by_name(name).ok().map(|n| OutletId::new(n.id, 0)))
+            .ok_or_else(|| {
+                model_err(manifest, format!("output \"{name}\" (role {role}) is not in the model; its outputs are {available:?}; fix \"outputs\" in the manifest"))
+            })?;
+        outlets.push(outlet);
+    }
+    graph
+        .select_output_outlets(&outlets)
+        .map_err(|e| model_err(manifest, e))?;
+    Ok(())
+}
+
+/// A graph whose input size leaves some layer with an empty feature map (a valid-padded
+/// convolution on too small an input) cannot run; say so before any kernel sees it.
+pub(super) fn reject_empty_maps(g: &TypedModel) -> TractResult<()> {
+    for node in g.nodes() {
+        for out in &node.outputs {
+            // Feature maps are rank 3 or more; empty rank-1 tensors (a Resize's unused `roi`)
+            // are normal.
+            let empty_map = out
+                .fact
+                .shape
+                .as_concrete()
+                .is_some_and(|s| s.len() >= 3 && s.contains(&0));
+            if empty_map {
+                return Err(TractError::msg(format!(
+                    "layer \"{}\" would produce an empty feature map ({:?}); use a larger input size",
+                    node.name, out.fact.shape
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn count_params(graph: &InferenceModel) -> u64 {
+    graph
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<tract_onnx::tract_hir::ops::konst::Const>())
+        .map(|k| k.val().len() as u64)
+        .sum()
+}
