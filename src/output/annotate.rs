@@ -115,11 +115,11 @@ mod tests {
             score: 0.9,
             bbox: [10.0, 10.0, 40.0, 30.0],
             keypoints: vec![],
+            track_id: None,
         };
         draw_detections(&mut img, &[d], &[], 0.0);
         assert_eq!(img.get_pixel(25, 10).0, class_color(3));
         assert_eq!(img.get_pixel(25, 20).0, [0, 0, 0]);
-        track_id: None,
     }
 
     #[test]
