@@ -4,17 +4,19 @@
 #                                         `cargo test --release --locked` already built)
 #   2. the built binary writes the man pages and shell completions from its clap definitions
 #      (`centerscope dist --out target/release/dist`, a hidden command)
-#   3. cargo deb --no-build packages them with the assets listed in Cargo.toml
+#   3. cargo deb --no-build [--fast] packages them with the assets listed in Cargo.toml
 #      ([package.metadata.deb]).
 # Needs cargo-deb: `cargo install cargo-deb --locked --version 3.8.0`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+deb_args=()
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
-    *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
+    --fast) deb_args+=(--fast) ;;  # lighter xz compression: bigger .deb, much less CPU (CI)
+    *) echo "usage: $0 [--no-build] [--fast]" >&2; exit 2 ;;
   esac
 done
 
@@ -40,5 +42,5 @@ SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null ||
   "$bin" dist --out "$dist"
 gzip -9n "$dist"/man/*.1
 
-cargo deb --no-build --locked
+cargo deb --no-build --locked "${deb_args[@]}"
 ls -l "$target_dir"/debian/centerscope_*.deb

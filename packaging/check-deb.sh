@@ -21,7 +21,8 @@ step "lintian $(basename "$deb") (errors fail; warnings are listed)"
 lintian --fail-on error --info --tag-display-limit 0 "$deb" || fail "lintian reported errors"
 
 step "contents"
-dpkg-deb --contents "$deb"
+contents="$(dpkg-deb --contents "$deb")"
+echo "$contents"
 for f in ./usr/bin/centerscope ./usr/share/applications/centerscope.desktop \
   ./usr/share/metainfo/io.github.centerscope.centerscope.metainfo.xml \
   ./usr/share/icons/hicolor/48x48/apps/centerscope.png ./usr/share/icons/hicolor/128x128/apps/centerscope.png \
@@ -33,9 +34,11 @@ for f in ./usr/bin/centerscope ./usr/share/applications/centerscope.desktop \
   ./usr/share/bash-completion/completions/centerscope ./usr/share/zsh/vendor-completions/_centerscope \
   ./usr/share/fish/vendor_completions.d/centerscope.fish \
   ./usr/share/doc/centerscope/copyright ./usr/share/doc/centerscope/models.md; do
-  dpkg-deb --contents "$deb" | grep -q " $f\$" || fail "$f is not in the package"
+  grep -q " $f\$" <<<"$contents" || fail "$f is not in the package"
 done
-dpkg-deb --field "$deb" Depends | tee /dev/stderr | grep -qw ffmpeg || fail "Depends lacks ffmpeg"
+depends="$(dpkg-deb --field "$deb" Depends)"
+echo "Depends: $depends"
+grep -qw ffmpeg <<<"$depends" || fail "Depends lacks ffmpeg"
 
 step "install"
 if dpkg -s centerscope >/dev/null 2>&1; then $SUDO apt-get remove -y centerscope; fi
@@ -51,9 +54,12 @@ echo "$version"
 pkg_version="$(dpkg-query -W -f '${Version}' centerscope)"
 echo "$version" | grep -Eq "^centerscope ${pkg_version//./\\.} \(git ([0-9a-f]{7,}|unknown), kernels: (avx512|avx2\+fma|portable) \[" \
   || fail "--version should name version $pkg_version, the git commit and the kernels: $version"
-(cd / && /usr/bin/centerscope models) | tee /dev/stderr | grep -q centernet-mobilenetv3-coco || fail "models"
+models="$(cd / && /usr/bin/centerscope models)"
+echo "$models"
+grep -q centernet-mobilenetv3-coco <<<"$models" || fail "models"
 out="$(mktemp -d)"
-(cd / && /usr/bin/centerscope detect "$PWD/tests/fixtures/images/dog.jpg" --output "$out/dog.jsonl")
+dog="$PWD/tests/fixtures/images/dog.jpg"
+(cd / && /usr/bin/centerscope detect "$dog" --output "$out/dog.jsonl")
 grep -q '"label":"dog"' "$out/dog.jsonl" || { cat "$out/dog.jsonl"; fail "detect found no dog"; }
 echo "detect: $(grep -o '"label":"[a-z ]*"' "$out/dog.jsonl" | sort | uniq -c | tr -s ' ' | tr '\n' ' ')"
 rm -rf "$out"
