@@ -66,6 +66,20 @@ fn command() -> clap::Command {
     super::Cli::command().version(env!("CARGO_PKG_VERSION"))
 }
 
+/// [`command`] without hidden subcommands: clap_complete would otherwise offer `dist`.
+fn visible_command() -> clap::Command {
+    let full = command();
+    let mut cmd = clap::Command::new("centerscope")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args_conflicts_with_subcommands(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    if let Some(about) = full.get_about() {
+        cmd = cmd.about(about.clone());
+    }
+    cmd
+}
+
 pub fn run(args: DistArgs) -> Result<()> {
     let man = args.out.join("man");
     let completions = args.out.join("completions");
@@ -79,7 +93,7 @@ pub fn run(args: DistArgs) -> Result<()> {
         clap_complete::Shell::Zsh,
         clap_complete::Shell::Fish,
     ] {
-        clap_complete::generate_to(shell, &mut command(), "centerscope", &completions)
+        clap_complete::generate_to(shell, &mut visible_command(), "centerscope", &completions)
             .map_err(|e| Error::io(format!("writing {shell} completions"), e))?;
     }
     println!("wrote {} and {}", man.display(), completions.display());
