@@ -40,7 +40,7 @@ impl Detection {
     }
 }
 
-/// CPU time of each stage of one frame, in milliseconds.
+/// Wall-clock time of each stage of one frame, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct StageTimings {
     /// Reading the frame from its source (video decode / image load).
@@ -57,13 +57,6 @@ pub struct StageTimings {
     pub end_to_end: Option<f64>,
 }
 
-impl StageTimings {
-    /// Preprocess + inference + postprocess: the detector's own cost.
-    pub fn detector_ms(&self) -> f64 {
-        self.preprocess + self.inference + self.postprocess
-    }
-}
-
 /// Everything known about one processed frame.
 #[derive(Clone, Debug)]
 pub struct FrameResult {
@@ -71,4 +64,6 @@ pub struct FrameResult {
     pub model_id: Arc<str>,
     pub detections: Vec<Detection>,
     pub timings: StageTimings,
+    /// The network's outputs, to decode the frame again with other settings.
+    pub raw: Option<Arc<crate::model::RawOutputs>>,
 }

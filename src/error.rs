@@ -18,6 +18,9 @@ pub enum Error {
     Model { model: String, message: String },
     #[error("{0}")]
     Source(String),
+    /// One input among many could not be read; the run goes on without it.
+    #[error("{path}: skipped ({message})")]
+    Skipped { path: PathBuf, message: String },
     #[error("camera: {0}")]
     Camera(String),
     #[error("{context}: {source}")]

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod decode;
 pub mod detection;
+pub mod env;
 pub mod error;
 pub mod frame;
 pub mod kernels;
@@ -18,6 +19,7 @@ pub mod output;
 pub mod pipeline;
 pub mod preprocess;
 pub mod source;
+pub mod track;
 
 pub use detection::{Detection, FrameResult, StageTimings};
 pub use error::{Error, Result};

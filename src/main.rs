@@ -2,5 +2,8 @@
 
 fn main() {
     centerscope::kernels::tune_allocator();
-    std::process::exit(centerscope::cli::main_with_args(std::env::args_os()));
+    centerscope::cli::install_panic_hook();
+    let code = std::panic::catch_unwind(|| centerscope::cli::main_with_args(std::env::args_os()))
+        .unwrap_or(2);
+    std::process::exit(code);
 }

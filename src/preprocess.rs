@@ -40,8 +40,6 @@ impl Transform {
 pub struct Placement {
     pub content_w: usize,
     pub content_h: usize,
-    pub offset_x: usize,
-    pub offset_y: usize,
     pub transform: Transform,
 }
 
@@ -70,8 +68,6 @@ pub fn placement(
     Placement {
         content_w,
         content_h,
-        offset_x: 0,
-        offset_y: 0,
         transform: Transform {
             scale_x: content_w as f32 / src_w as f32,
             scale_y: content_h as f32 / src_h as f32,
@@ -488,6 +484,36 @@ mod tests {
                 |v| v,
             );
             assert_eq!(fast, base, "{layout:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every placement fits the input, letterboxing keeps the aspect ratio (to a pixel),
+        /// and the recorded transform maps network points back to the source points.
+        #[test]
+        fn placements_fit_and_map_back(
+            src_w in 1usize..5000, src_h in 1usize..5000,
+            net_w in 1usize..1500, net_h in 1usize..1500,
+            fx in 0.0f32..1.0, fy in 0.0f32..1.0,
+            policy in proptest::sample::select(vec![
+                ResizePolicy::Stretch, ResizePolicy::Letterbox, ResizePolicy::PadSquare,
+            ]),
+        ) {
+            let p = placement(policy, src_w, src_h, net_w, net_h);
+            proptest::prop_assert!(p.content_w >= 1 && p.content_w <= net_w);
+            proptest::prop_assert!(p.content_h >= 1 && p.content_h <= net_h);
+            if policy == ResizePolicy::Letterbox && p.content_w > 1 && p.content_h > 1 {
+                // One side fills the input; each side is off the exact scale by at most half a
+                // pixel, so the cross products differ by at most half of each source side.
+                proptest::prop_assert!(p.content_w == net_w || p.content_h == net_h);
+                let skew = (p.content_w as f64 * src_h as f64 - p.content_h as f64 * src_w as f64).abs();
+                proptest::prop_assert!(skew <= 0.5 * (src_w + src_h) as f64 + 1e-6);
+            }
+            let (x, y) = (fx * src_w as f32, fy * src_h as f32);
+            let t = p.transform;
+            let (bx, by) = t.to_source(x * t.scale_x + t.pad_x, y * t.scale_y + t.pad_y);
+            proptest::prop_assert!((bx - x).abs() <= 1e-3 * src_w as f32);
+            proptest::prop_assert!((by - y).abs() <= 1e-3 * src_h as f32);
         }
     }
 }

@@ -64,3 +64,33 @@ manifest = {
 }
 (out / "tiny-centernet.json").write_text(json.dumps(manifest, indent=2) + "\n")
 print("wrote", out / "tiny-centernet.onnx", out / "tiny-centernet.json")
+
+# A second file for the reliability tests: the same heads behind a valid-padded (no padding)
+# 5x5 convolution. At 128x128 it works; at a 4x4 input the convolution leaves an empty
+# feature map, which Centerscope must refuse with a message rather than run.
+valid_nodes = [
+    helper.make_node("Conv", ["input", "w_valid"], ["shrunk"], kernel_shape=[5, 5]),
+    helper.make_node("Pad", ["shrunk", "pads"], ["padded"], mode="edge"),
+] + [
+    helper.make_node(n.op_type, ["padded" if i == "input" else i for i in n.input], list(n.output),
+                     **{a.name: helper.get_attribute_value(a) for a in n.attribute})
+    for n in nodes
+]
+w_valid = np.zeros((3, 3, 5, 5), np.float32)
+for c in range(3):
+    w_valid[c, c, 2, 2] = 1.0  # identity on the centre tap
+valid_graph = helper.make_graph(
+    valid_nodes,
+    "valid-conv-centernet",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 128, 128])],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 32, 32]) for n in ("hm", "wh", "reg")],
+    initializer=inits + [
+        numpy_helper.from_array(w_valid, "w_valid"),
+        numpy_helper.from_array(np.array([0, 0, 2, 2, 0, 0, 2, 2], np.int64), "pads"),
+    ],
+)
+valid = helper.make_model(valid_graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="centerscope-tools")
+valid.ir_version = 8
+onnx.checker.check_model(valid, full_check=True)
+onnx.save(valid, out / "valid-conv.onnx")
+print("wrote", out / "valid-conv.onnx")

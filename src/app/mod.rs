@@ -1,11 +1,22 @@
-//! The desktop app (eframe/egui): ingestion (pipeline threads) → state (`state.rs`) → UI
-//! (`view.rs`). The UI thread only polls channels and paints; workers wake it with
-//! `request_repaint`.
+//! The desktop app (eframe/egui), in three layers like the rest of Centerscope:
+//!
+//! * ingestion: the pipeline's threads and the background [`pending`] tasks (model loading,
+//!   opening sources, listing cameras, the native file dialog), each on a named thread;
+//! * state: [`player`] owns what plays and how it is detected (model, settings, pipeline, the
+//!   frame on screen, tracking); [`state`] owns the rest (persisted [`settings`], notifications,
+//!   dialogs, cameras, the video texture);
+//! * UI: [`ui`], one file per region of the window, reading state and sending intents.
+//!
+//! The UI thread only polls and paints; workers wake it with `request_repaint`. Errors from any
+//! layer become one notification each ([`toasts`]).
 
+pub mod dialogs;
+pub mod pending;
+pub mod player;
 pub mod settings;
 pub mod state;
 pub mod toasts;
-pub mod view;
+pub mod ui;
 
 pub use state::CenterscopeApp;
 
@@ -43,14 +54,15 @@ pub fn run(open: Option<String>) -> Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = CenterscopeApp::from_storage(cc.storage);
-            if let Some(ms) = std::env::var("CENTERSCOPE_DEBUG_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
-                app.debug_delay = Some(std::time::Duration::from_millis(ms));
-            }
             if let Some(spec) = &open {
                 app.open(spec);
             }
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| Error::Other(format!("cannot open the window ({e}); is a display available? Headless use: `centerscope detect`")))
+    .map_err(|e| {
+        Error::Other(format!(
+            "cannot open the window ({e}); is a display available? Headless use: `centerscope detect`"
+        ))
+    })
 }

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod detect;
 pub mod dist;
+mod progress;
 
 use crate::model::Registry;
 use crate::{Error, Result};
@@ -87,6 +88,42 @@ pub fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
         return Err(format!("{v} seconds is not a valid time"));
     }
     Ok(v)
+}
+
+/// Even a bug keeps the promise of one line on stderr: a panic on the main thread prints
+/// `centerscope: error: internal error: …` (with its source location when `RUST_BACKTRACE` is
+/// set) and `main` exits 2. Panics on other threads are caught where they happen (workers,
+/// model loading, background tasks) and reported once as ordinary errors, so they print
+/// nothing here unless `RUST_BACKTRACE` asks for it.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        let main_thread = std::thread::current().name() == Some("main");
+        if !main_thread && !verbose {
+            return;
+        }
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let msg = msg.replace('\n', " ");
+        let thread = std::thread::current()
+            .name()
+            .map(|n| format!(" in thread {n}"))
+            .unwrap_or_default();
+        match (verbose, info.location()) {
+            (true, Some(at)) => eprintln!(
+                "centerscope: error: internal error{thread}: {msg} (at {}:{}); please report it",
+                at.file(),
+                at.line()
+            ),
+            _ => eprintln!(
+                "centerscope: error: internal error: {msg}; please report it (RUST_BACKTRACE=1 shows where)"
+            ),
+        }
+    }));
 }
 
 /// Parse `args` and run; returns the process exit code. Usage errors are one line, exit 2.

@@ -46,9 +46,27 @@ pub fn decode(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec
         Family::CenternetClassic => centernet_classic(ctx, outputs)?,
         Family::MovenetMultipose => movenet(ctx, outputs)?,
     };
+    // Greedy NMS is quadratic: a threshold of 0 would hand it every cell of the map.
+    let dets = keep_best(
+        dets,
+        ctx.params.top_k.saturating_mul(PRE_NMS_PER_RESULT).max(1),
+    );
     let mut dets = nms(dets, ctx.params.nms_iou, true);
     dets.truncate(ctx.params.top_k);
     Ok(dets)
+}
+
+/// Candidates kept before NMS per detection asked for: NMS removes duplicates of the same object
+/// (CenterFace marks several neighbouring cells per face), so more than `top_k` go in.
+pub const PRE_NMS_PER_RESULT: usize = 8;
+
+/// The `cap` best-scoring detections (in no particular order), in linear time.
+pub fn keep_best(mut dets: Vec<Detection>, cap: usize) -> Vec<Detection> {
+    if dets.len() > cap {
+        dets.select_nth_unstable_by(cap - 1, |a, b| b.score.total_cmp(&a.score));
+        dets.truncate(cap);
+    }
+    dets
 }
 
 /// Check an output's rank-4 shape `[1, a, b, c]` and return `(a, b, c)`.

@@ -25,6 +25,19 @@ pub struct DecodeParams {
     pub class_filter: Option<Arc<Vec<bool>>>,
 }
 
+/// Settings before any model is known; a loaded model's manifest supplies its own
+/// ([`crate::model::Model::default_params`]).
+impl Default for DecodeParams {
+    fn default() -> Self {
+        DecodeParams {
+            score_threshold: 0.3,
+            nms_iou: 0.5,
+            top_k: 100,
+            class_filter: None,
+        }
+    }
+}
+
 impl DecodeParams {
     pub fn allows(&self, class_id: usize) -> bool {
         self.class_filter

@@ -56,4 +56,36 @@ mod tests {
             vec![0.9, 0.7]
         );
     }
+
+    proptest::proptest! {
+        /// Kept boxes come from the input, best first, never overlap within a class beyond the
+        /// limit, and every dropped box overlaps a kept one of its class at least as good.
+        #[test]
+        fn nms_invariants(
+            raw in proptest::collection::vec(
+                (0usize..3, 0.0f32..1.0, 0.0f32..100.0, 0.0f32..100.0, 1.0f32..40.0, 1.0f32..40.0),
+                0..40,
+            ),
+            iou in 0.05f32..0.95,
+        ) {
+            let dets: Vec<Detection> = raw
+                .iter()
+                .map(|&(c, s, x, y, w, h)| det(c, s, [x, y, x + w, y + h]))
+                .collect();
+            let kept = nms(dets.clone(), iou, true);
+            proptest::prop_assert!(kept.windows(2).all(|w| w[0].score >= w[1].score));
+            for (i, a) in kept.iter().enumerate() {
+                proptest::prop_assert!(dets.contains(a));
+                for b in &kept[i + 1..] {
+                    proptest::prop_assert!(a.class_id != b.class_id || a.iou(b) <= iou);
+                }
+            }
+            for d in dets.iter().filter(|d| !kept.contains(d)) {
+                proptest::prop_assert!(kept
+                    .iter()
+                    .any(|k| k.class_id == d.class_id && k.score >= d.score && k.iou(d) > iou));
+            }
+            proptest::prop_assert_eq!(nms(kept.clone(), iou, true), kept);
+        }
+    }
 }

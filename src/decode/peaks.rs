@@ -96,18 +96,28 @@ pub fn find_peaks(
             }
         }
     }
-    peaks.sort_by(|a, b| {
+    let order = |a: &Peak, b: &Peak| {
         b.value
             .total_cmp(&a.value)
             .then((a.y, a.x, a.class_id).cmp(&(b.y, b.x, b.class_id)))
-    });
-    peaks.truncate(top_k);
+    };
+    // Select the best `top_k` in linear time before sorting them: a low threshold on an
+    // 80-class map can leave tens of thousands of local maxima.
+    if top_k == 0 {
+        return Vec::new();
+    }
+    if peaks.len() > top_k {
+        peaks.select_nth_unstable_by(top_k - 1, order);
+        peaks.truncate(top_k);
+    }
+    peaks.sort_by(order);
     peaks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     /// Dense reference: max-pool, keep equal cells, threshold, sort, top-k.
     fn dense(hm: &HeatmapView<'_>, t: f32, k: usize) -> Vec<Peak> {
@@ -178,5 +188,27 @@ mod tests {
         assert!(find_peaks(&v, 0.0, 10, |c| c == 1)
             .iter()
             .all(|p| p.class_id == 1));
+    }
+
+    proptest::proptest! {
+        /// The sparse scan with top-K selection equals the dense max-pool reference.
+        #[test]
+        fn peaks_equal_the_dense_reference(
+            (c, h, w, data) in (1usize..5, 1usize..12, 1usize..12).prop_flat_map(|(c, h, w)| {
+                (proptest::strategy::Just(c), proptest::strategy::Just(h), proptest::strategy::Just(w),
+                 proptest::collection::vec(0u8..8, c * h * w))
+            }),
+            t in 0.0f32..1.0,
+            k in 0usize..50,
+            nhwc in proptest::bool::ANY,
+        ) {
+            let data: Vec<f32> = data.iter().map(|v| *v as f32 / 8.0).collect();
+            let view = if nhwc {
+                HeatmapView::nhwc(&data, c, h, w)
+            } else {
+                HeatmapView::nchw(&data, c, h, w)
+            };
+            proptest::prop_assert_eq!(find_peaks(&view, t, k, |_| true), dense(&view, t, k));
+        }
     }
 }

@@ -48,8 +48,7 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 /// Whether plans compiled from now on use our kernels (default: yes, unless
 /// `CENTERSCOPE_KERNELS=off`).
 pub fn enabled() -> bool {
-    !DISABLED.load(Ordering::Relaxed)
-        && std::env::var("CENTERSCOPE_KERNELS").map_or(true, |v| v != "off")
+    !DISABLED.load(Ordering::Relaxed) && !crate::env::kernels_off()
 }
 
 /// Use tract's own kernels (`false`) or ours (`true`) for plans compiled from now on.
@@ -197,7 +196,7 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
         patch.apply(model)?;
     }
     model.compact()?;
-    if std::env::var("CENTERSCOPE_FUSE").map_or(true, |v| v != "off") {
+    if !crate::env::fusion_off() {
         fuse_expand_depthwise(model)?;
     }
     model.compact()?;

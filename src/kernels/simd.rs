@@ -55,9 +55,9 @@ impl Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
         *BEST.get_or_init(|| {
             let best = *Isa::all_supported().last().unwrap_or(&Isa::Portable);
-            let wanted = match std::env::var("CENTERSCOPE_ISA").as_deref() {
-                Ok("portable") => Isa::Portable,
-                Ok("avx2") => Isa::Avx2Fma,
+            let wanted = match crate::env::isa().as_deref() {
+                Some("portable") => Isa::Portable,
+                Some("avx2") => Isa::Avx2Fma,
                 _ => best,
             };
             if wanted.supported() {

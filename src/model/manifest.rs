@@ -22,14 +22,40 @@ pub enum Family {
     MovenetMultipose,
 }
 
+/// What a network output is for the decoder (the keys of a manifest's `"outputs"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputRole {
+    Heatmap,
+    Scale,
+    Offset,
+    Landmarks,
+    Wh,
+    Poses,
+}
+
+impl std::fmt::Display for OutputRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OutputRole::Heatmap => "heatmap",
+            OutputRole::Scale => "scale",
+            OutputRole::Offset => "offset",
+            OutputRole::Landmarks => "landmarks",
+            OutputRole::Wh => "wh",
+            OutputRole::Poses => "poses",
+        })
+    }
+}
+
 impl Family {
     /// Output roles the decoder needs, in the order the runtime keeps them.
-    pub fn roles(self) -> &'static [&'static str] {
+    pub fn roles(self) -> &'static [OutputRole] {
+        use OutputRole::*;
         match self {
-            Family::Centerface => &["heatmap", "scale", "offset", "landmarks"],
-            Family::CenternetLtrb => &["heatmap", "wh"],
-            Family::CenternetClassic => &["heatmap", "wh", "offset"],
-            Family::MovenetMultipose => &["poses"],
+            Family::Centerface => &[Heatmap, Scale, Offset, Landmarks],
+            Family::CenternetLtrb => &[Heatmap, Wh],
+            Family::CenternetClassic => &[Heatmap, Wh, Offset],
+            Family::MovenetMultipose => &[Poses],
         }
     }
 }
@@ -133,7 +159,7 @@ pub struct Manifest {
     pub file: String,
     pub input: InputSpec,
     /// Decoder role → ONNX output name.
-    pub outputs: BTreeMap<String, String>,
+    pub outputs: BTreeMap<OutputRole, String>,
     pub labels: Vec<String>,
     #[serde(default)]
     pub keypoints: Vec<String>,
@@ -172,11 +198,13 @@ impl Manifest {
             return bad("manifest has an empty \"id\"".into());
         }
         for role in self.family.roles() {
-            if !self.outputs.contains_key(*role) {
+            if !self.outputs.contains_key(role) {
+                let needs: Vec<String> =
+                    self.family.roles().iter().map(|r| r.to_string()).collect();
                 return bad(format!(
-                    "family {:?} needs output role \"{role}\" in \"outputs\" (needs {:?})",
+                    "family {:?} needs output role \"{role}\" in \"outputs\" (needs {})",
                     self.family,
-                    self.family.roles()
+                    needs.join(", ")
                 ));
             }
         }

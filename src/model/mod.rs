@@ -6,4 +6,4 @@ pub mod runtime;
 
 pub use manifest::{Family, Manifest};
 pub use registry::{ModelEntry, Registry, DEFAULT_MODEL};
-pub use runtime::{Model, Session};
+pub use runtime::{Model, RawOutputs, Session};

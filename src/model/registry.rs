@@ -51,16 +51,24 @@ impl ModelEntry {
         matches!(self.source, ModelSource::Builtin(_))
     }
 
-    /// Read (for user models), verify and compile the model.
+    /// Read (for user models), verify and compile the model. A bug that panics inside the
+    /// ONNX reader or the optimiser becomes an error naming the model, never a crash.
     pub fn load(&self) -> Result<Arc<Model>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.load_unguarded()))
+            .unwrap_or_else(|_| {
+                Err(Error::model(
+                    &self.manifest.id,
+                    "loading it failed with an internal error (the file may be malformed); re-export it or report the problem",
+                ))
+            })
+    }
+
+    fn load_unguarded(&self) -> Result<Arc<Model>> {
         let manifest = (*self.manifest).clone();
         match &self.source {
             ModelSource::Builtin(bytes) => Model::load(manifest, bytes),
             ModelSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
-                    _ => Error::io(format!("cannot read model file {}", path.display()), e),
-                })?;
+                let bytes = read_regular_file(path, MAX_MODEL_BYTES, "model file")?;
                 if let Some(expected) = &manifest.sha256 {
                     let actual = hex(&Sha256::digest(&bytes));
                     if !actual.eq_ignore_ascii_case(expected) {
@@ -200,9 +208,54 @@ impl Registry {
     }
 }
 
+/// Largest ONNX file accepted (the built-in models are 7–19 MB).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+/// Largest manifest accepted.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Read `path` if it is a regular file of at most `cap` bytes: a device (`/dev/zero`), a FIFO
+/// or a huge file named by a manifest is refused at once instead of read forever.
+pub fn read_regular_file(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => Error::io(format!("cannot read {what} {}", path.display()), e),
+    })?;
+    if !meta.is_file() {
+        return Err(Error::input(
+            path,
+            format!("is not a regular file; the {what} must be an ordinary file"),
+        ));
+    }
+    if meta.len() > cap {
+        return Err(Error::input(
+            path,
+            format!(
+                "is {} MB, more than the {} MB a {what} may have; check the path",
+                meta.len() >> 20,
+                cap >> 20
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(format!("cannot read {what} {}", path.display()), e))?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::input(
+            path,
+            format!("grew past {} MB while being read", cap >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn entry_from_manifest(path: &Path) -> Result<ModelEntry> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read manifest {}", path.display()), e))?;
+    let bytes = read_regular_file(path, MAX_MANIFEST_BYTES, "manifest")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(path, "manifest is not UTF-8 text; it must be JSON"))?;
     let manifest = Manifest::parse(&text, &path.display().to_string())?;
     let onnx = path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
     Ok(ModelEntry {
@@ -214,8 +267,8 @@ fn entry_from_manifest(path: &Path) -> Result<ModelEntry> {
 /// `$CENTERSCOPE_MODEL_DIR`, else `$XDG_DATA_HOME/centerscope/models`, else
 /// `~/.local/share/centerscope/models`.
 pub fn user_model_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("CENTERSCOPE_MODEL_DIR") {
-        return Some(PathBuf::from(d));
+    if let Some(d) = crate::env::model_dir() {
+        return Some(d);
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)

@@ -29,7 +29,7 @@ pub struct OpTime {
 /// A short operator name for profiles: tract's op name, refined where one name hides very
 /// different kernels.
 fn op_kind(op: &dyn TypedOp) -> String {
-    if std::env::var_os("CENTERSCOPE_OPS_BY_NODE").is_some() {
+    if crate::env::ops_by_node() {
         let info = op.info().unwrap_or_default().join(" ");
         return format!("{} {}", op.name(), info);
     }
@@ -55,6 +55,29 @@ impl std::fmt::Debug for Model {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// A graph whose input size leaves some layer with an empty feature map (a valid-padded
+/// convolution on too small an input) cannot run; say so before any kernel sees it.
+fn reject_empty_maps(g: &TypedModel) -> TractResult<()> {
+    for node in g.nodes() {
+        for out in &node.outputs {
+            // Feature maps are rank 3 or more; empty rank-1 tensors (a Resize's unused `roi`)
+            // are normal.
+            let empty_map = out
+                .fact
+                .shape
+                .as_concrete()
+                .is_some_and(|s| s.len() >= 3 && s.contains(&0));
+            if empty_map {
+                return Err(TractError::msg(format!(
+                    "layer \"{}\" would produce an empty feature map ({:?}); use a larger input size",
+                    node.name, out.fact.shape
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn model_err(manifest: &Manifest, e: impl std::fmt::Display) -> Error {
@@ -116,7 +139,7 @@ impl Model {
             .collect();
         let mut outlets = Vec::new();
         for role in manifest.family.roles() {
-            let name = &manifest.outputs[*role];
+            let name = &manifest.outputs[role];
             let outlet = graph
                 .find_outlet_label(name)
                 .or_else(|| graph.node_by_name(name).ok().map(|n| OutletId::new(n.id, 0)))
@@ -175,6 +198,10 @@ impl Model {
         let plan = graph
             .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
             .and_then(|g| g.into_typed())
+            .and_then(|g| {
+                reject_empty_maps(&g)?;
+                Ok(g)
+            })
             .and_then(|mut g| {
                 if crate::kernels::enabled() {
                     crate::kernels::accelerate(&mut g)?;
@@ -286,6 +313,16 @@ impl Session {
         frame: &Frame,
         params: &DecodeParams,
     ) -> Result<(Vec<Detection>, StageTimings)> {
+        self.detect_raw(frame, params).map(|(d, t, _)| (d, t))
+    }
+
+    /// [`Session::detect`], also returning the network's outputs so the frame can be decoded
+    /// again with other settings without running the network (a threshold moved while paused).
+    pub fn detect_raw(
+        &mut self,
+        frame: &Frame,
+        params: &DecodeParams,
+    ) -> Result<(Vec<Detection>, StageTimings, RawOutputs)> {
         if frame.width == 0 || frame.height == 0 {
             return Err(Error::Source(format!(
                 "frame {} is empty ({}x{})",
@@ -297,13 +334,14 @@ impl Session {
         let t1 = Instant::now();
         let outputs = self.run_raw(tensor)?;
         let t2 = Instant::now();
-        let detections = self.decode_outputs(
-            &outputs,
-            size,
-            place.transform,
-            [frame.width, frame.height],
-            params,
-        )?;
+        let raw = RawOutputs {
+            model: self.model.clone(),
+            outputs,
+            input_hw: size,
+            transform: place.transform,
+            source_wh: [frame.width, frame.height],
+        };
+        let detections = raw.decode(params)?;
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         let timings = StageTimings {
@@ -312,7 +350,7 @@ impl Session {
             postprocess: ms(t2, t3),
             ..Default::default()
         };
-        Ok((detections, timings))
+        Ok((detections, timings, raw))
     }
 
     /// The network input for `frame`: tensor, where the picture went, and `[height, width]`.
@@ -451,7 +489,56 @@ impl Session {
         source_wh: [u32; 2],
         params: &DecodeParams,
     ) -> Result<Vec<Detection>> {
-        let m = &self.model.manifest;
+        self.model
+            .decode_outputs(outputs, input_hw, transform, source_wh, params)
+    }
+}
+
+/// The network's outputs for one frame, with what is needed to decode them again.
+pub struct RawOutputs {
+    model: Arc<Model>,
+    outputs: Vec<Tensor>,
+    input_hw: [usize; 2],
+    transform: crate::preprocess::Transform,
+    source_wh: [u32; 2],
+}
+
+impl std::fmt::Debug for RawOutputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawOutputs")
+            .field("model", &self.model.id)
+            .field("input_hw", &self.input_hw)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawOutputs {
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Decode again with `params` (milliseconds at most; no inference).
+    pub fn decode(&self, params: &DecodeParams) -> Result<Vec<Detection>> {
+        self.model.decode_outputs(
+            &self.outputs,
+            self.input_hw,
+            self.transform,
+            self.source_wh,
+            params,
+        )
+    }
+}
+
+impl Model {
+    fn decode_outputs(
+        &self,
+        outputs: &[Tensor],
+        input_hw: [usize; 2],
+        transform: crate::preprocess::Transform,
+        source_wh: [u32; 2],
+        params: &DecodeParams,
+    ) -> Result<Vec<Detection>> {
+        let m = &self.manifest;
         let views = outputs
             .iter()
             .map(|t| {
@@ -466,7 +553,7 @@ impl Session {
             .collect::<Result<Vec<_>>>()?;
         let ctx = DecodeContext {
             manifest: m,
-            labels: &self.model.labels,
+            labels: &self.labels,
             input_hw,
             transform,
             source_wh,

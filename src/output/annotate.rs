@@ -1,29 +1,8 @@
 //! Drawing detections onto a picture for `--annotate` (the GUI draws with egui instead).
 
+use super::style::{box_color, KEYPOINT_SCORE_MIN};
 use crate::Detection;
 use image::{Rgb, RgbImage};
-
-/// A distinct, stable colour per class (golden-angle hue walk).
-pub fn class_color(class_id: usize) -> [u8; 3] {
-    let h = (class_id as f32 * 137.508 + 30.0) % 360.0;
-    let (s, v) = (0.85f32, 1.0f32);
-    let c = v * s;
-    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
-    let (r, g, b) = match (h / 60.0) as u32 {
-        0 => (c, x, 0.0),
-        1 => (x, c, 0.0),
-        2 => (0.0, c, x),
-        3 => (0.0, x, c),
-        4 => (x, 0.0, c),
-        _ => (c, 0.0, x),
-    };
-    let m = v - c;
-    [
-        ((r + m) * 255.0) as u8,
-        ((g + m) * 255.0) as u8,
-        ((b + m) * 255.0) as u8,
-    ]
-}
 
 fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
     if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
@@ -53,16 +32,11 @@ fn line(
     }
 }
 
-/// Boxes (class colour), keypoints and skeleton edges.
-pub fn draw_detections(
-    img: &mut RgbImage,
-    detections: &[Detection],
-    skeleton: &[[usize; 2]],
-    keypoint_threshold: f32,
-) {
+/// Boxes (track colour, or class colour without tracking), keypoints and skeleton edges.
+pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], skeleton: &[[usize; 2]]) {
     let thickness = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i64).clamp(2, 6);
     for d in detections {
-        let color = class_color(d.class_id);
+        let color = box_color(d, true);
         let [x1, y1, x2, y2] = d.bbox;
         line(img, (x1, y1), (x2, y1), color, thickness);
         line(img, (x2, y1), (x2, y2), color, thickness);
@@ -70,7 +44,7 @@ pub fn draw_detections(
         line(img, (x1, y2), (x1, y1), color, thickness);
         for [a, b] in skeleton {
             if let (Some(p), Some(q)) = (d.keypoints.get(*a), d.keypoints.get(*b)) {
-                if p[2] >= keypoint_threshold && q[2] >= keypoint_threshold {
+                if p[2] >= KEYPOINT_SCORE_MIN && q[2] >= KEYPOINT_SCORE_MIN {
                     line(
                         img,
                         (p[0], p[1]),
@@ -82,7 +56,7 @@ pub fn draw_detections(
             }
         }
         for kp in &d.keypoints {
-            if kp[2] >= keypoint_threshold {
+            if kp[2] >= KEYPOINT_SCORE_MIN {
                 let r = thickness + 1;
                 for dy in -r..=r {
                     for dx in -r..=r {
@@ -104,6 +78,7 @@ pub fn draw_detections(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::style::class_color;
     use std::sync::Arc;
 
     #[test]
@@ -117,7 +92,7 @@ mod tests {
             keypoints: vec![],
             track_id: None,
         };
-        draw_detections(&mut img, &[d], &[], 0.0);
+        draw_detections(&mut img, &[d], &[]);
         assert_eq!(img.get_pixel(25, 10).0, class_color(3));
         assert_eq!(img.get_pixel(25, 20).0, [0, 0, 0]);
     }

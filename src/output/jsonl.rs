@@ -1,9 +1,9 @@
-//! One JSON object per processed frame (the `--output` format documented in the README).
+//! One JSON object per processed frame (the default `--output` format, documented in the
+//! README).
 
-use crate::{Detection, Error, FrameResult, Result, StageTimings};
+use crate::{Detection, FrameResult, StageTimings};
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 /// The JSON Lines record of one frame.
 #[derive(Serialize)]
@@ -31,35 +31,8 @@ impl<'a> FrameRecord<'a> {
     }
 }
 
-/// Writes records line by line and flushes each, so output already produced survives an error
-/// or an interrupted run.
-pub struct JsonlWriter {
-    out: std::io::BufWriter<Box<dyn Write + Send>>,
-    path: PathBuf,
-}
-
-impl JsonlWriter {
-    /// `-` writes to stdout.
-    pub fn create(path: &Path) -> Result<JsonlWriter> {
-        let out: Box<dyn Write + Send> = if path == Path::new("-") {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(
-                std::fs::File::create(path)
-                    .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?,
-            )
-        };
-        Ok(JsonlWriter {
-            out: std::io::BufWriter::new(out),
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn write(&mut self, result: &FrameResult) -> Result<()> {
-        let err = |e: std::io::Error| Error::io(format!("cannot write {}", self.path.display()), e);
-        serde_json::to_writer(&mut self.out, &FrameRecord::new(result))
-            .map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
-        self.out.write_all(b"\n").map_err(err)?;
-        self.out.flush().map_err(err)
-    }
+/// Write `result` as one JSON line.
+pub fn write_record(out: &mut impl Write, result: &FrameResult) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &FrameRecord::new(result))?;
+    out.write_all(b"\n")
 }

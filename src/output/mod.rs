@@ -1,8 +1,15 @@
-//! Where results go outside the GUI: JSON Lines records and annotated pictures.
+//! Where results go outside the GUI: JSON Lines records, annotated pictures and videos, all
+//! written beside their target and renamed when complete (`atomic`).
 
 pub mod annotate;
+pub mod atomic;
 pub mod jsonl;
+pub mod style;
+pub mod table;
 pub mod video;
+pub mod writer;
 
-pub use annotate::{class_color, draw_detections};
-pub use jsonl::{FrameRecord, JsonlWriter};
+pub use annotate::draw_detections;
+pub use jsonl::FrameRecord;
+pub use style::{class_color, track_color};
+pub use writer::{Format, ResultWriter};

@@ -1,7 +1,8 @@
-//! Annotated video output: raw RGB frames piped into the system ffmpeg (H.264 in MP4/MKV,
-//! VP9 in WebM).
+//! Annotated video output: raw RGB frames piped into the system ffmpeg (H.264 in MP4/MKV/MOV,
+//! VP9 in WebM). Written as `name.partial.ext` beside the target and renamed when complete.
 
-use crate::source::video::INSTALL_HINT;
+use super::atomic::PartialPath;
+use crate::source::video::{file_url, INSTALL_HINT};
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 pub struct VideoWriter {
     path: PathBuf,
+    out: PartialPath,
     fps: f64,
     child: Option<(Child, u32, u32)>,
 }
@@ -18,6 +20,7 @@ impl VideoWriter {
     pub fn new(path: &Path, fps: f64) -> VideoWriter {
         VideoWriter {
             path: path.to_path_buf(),
+            out: PartialPath::new(path),
             fps: if fps.is_finite() && fps > 0.0 {
                 fps
             } else {
@@ -29,10 +32,20 @@ impl VideoWriter {
 
     pub fn push(&mut self, img: &image::RgbImage) -> Result<()> {
         if self.child.is_none() {
-            let webm = self
+            let ext = self
                 .path
                 .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("webm"));
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let webm = ext == "webm";
+            // The muxer is named, not guessed from the (partial) file name.
+            let muxer = match ext.as_str() {
+                "mkv" => "matroska",
+                "webm" => "webm",
+                "mov" => "mov",
+                "avi" => "avi",
+                _ => "mp4",
+            };
             let codec: &[&str] = if webm {
                 &["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "35"]
             } else {
@@ -54,7 +67,8 @@ impl VideoWriter {
                     "yuv420p",
                 ])
                 .args(codec)
-                .arg(&self.path)
+                .args(["-f", muxer])
+                .arg(file_url(self.out.partial()))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -85,9 +99,26 @@ impl VideoWriter {
             .map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
     }
 
+    /// Finish encoding and move the file into place.
     pub fn finish(mut self) -> Result<()> {
+        self.close()?;
+        self.out.commit().map(|_| ())
+    }
+
+    /// Finish encoding but leave the file under its partial name (the run failed); returns
+    /// that name when there is a file.
+    pub fn abandon(mut self) -> Option<PathBuf> {
+        let started = self.child.is_some();
+        let _ = self.close();
+        started.then(|| self.out.partial().to_path_buf())
+    }
+
+    fn close(&mut self) -> Result<()> {
         let Some((mut child, _, _)) = self.child.take() else {
-            return Ok(());
+            return Err(Error::Other(format!(
+                "{}: no frame to encode",
+                self.path.display()
+            )));
         };
         drop(child.stdin.take());
         let out = child

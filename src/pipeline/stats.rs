@@ -31,6 +31,51 @@ pub fn percentiles(samples: &[f64]) -> Percentiles {
     }
 }
 
+/// The stages of a frame's journey, with one spelling (the JSON Lines `timing_ms` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Decode,
+    Preprocess,
+    Inference,
+    Postprocess,
+    Queue,
+    EndToEnd,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Decode,
+        Stage::Preprocess,
+        Stage::Inference,
+        Stage::Postprocess,
+        Stage::Queue,
+        Stage::EndToEnd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Preprocess => "preprocess",
+            Stage::Inference => "inference",
+            Stage::Postprocess => "postprocess",
+            Stage::Queue => "queue",
+            Stage::EndToEnd => "end_to_end",
+        }
+    }
+
+    /// This stage's time in `t`, if it was measured.
+    pub fn of(self, t: &StageTimings) -> Option<f64> {
+        match self {
+            Stage::Decode => t.decode,
+            Stage::Preprocess => Some(t.preprocess),
+            Stage::Inference => Some(t.inference),
+            Stage::Postprocess => Some(t.postprocess),
+            Stage::Queue => t.queue,
+            Stage::EndToEnd => t.end_to_end,
+        }
+    }
+}
+
 /// Per-stage samples of a run.
 #[derive(Clone, Debug, Default)]
 pub struct StageSamples {
@@ -60,20 +105,24 @@ impl StageSamples {
         self.inference.is_empty()
     }
 
+    fn samples(&self, stage: Stage) -> &[f64] {
+        match stage {
+            Stage::Decode => &self.decode,
+            Stage::Preprocess => &self.preprocess,
+            Stage::Inference => &self.inference,
+            Stage::Postprocess => &self.postprocess,
+            Stage::Queue => &self.queue,
+            Stage::EndToEnd => &self.end_to_end,
+        }
+    }
+
     /// Named stages with their percentiles (stages without samples are left out).
     pub fn summary(&self) -> Vec<(&'static str, Percentiles)> {
-        [
-            ("decode", &self.decode),
-            ("preprocess", &self.preprocess),
-            ("inference", &self.inference),
-            ("postprocess", &self.postprocess),
-            ("queue", &self.queue),
-            ("end_to_end", &self.end_to_end),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(n, v)| (n, percentiles(v)))
-        .collect()
+        Stage::ALL
+            .into_iter()
+            .filter(|s| !self.samples(*s).is_empty())
+            .map(|s| (s.name(), percentiles(self.samples(s))))
+            .collect()
     }
 }
 

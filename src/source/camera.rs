@@ -47,8 +47,14 @@ pub struct CameraSource {
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Disconnected when the capture thread has returned.
+    finished: Receiver<()>,
     ended: bool,
 }
+
+/// How long dropping a source waits for a capture thread stuck in the driver before leaving
+/// it to exit on its own (its stop flag is set, so it ends at its next frame).
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 impl CameraSource {
     /// Open camera `index`, preferring MJPEG at 1280×720 (or the closest the camera offers,
@@ -60,9 +66,11 @@ impl CameraSource {
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let (stop_t, dropped_t) = (stop.clone(), dropped.clone());
+        let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name(format!("camera-{index}"))
             .spawn(move || {
+                let _finished = finished_tx; // dropped when this thread returns
                 let wanted = CameraFormat::new(Resolution::new(1280, 720), FrameFormat::MJPEG, 30);
                 let request = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));
                 let mut camera = match nokhwa::Camera::new(CameraIndex::Index(index), request).and_then(|mut c| c.open_stream().map(|_| c)) {
@@ -109,9 +117,12 @@ impl CameraSource {
                 return Err(e);
             }
             Err(_) => {
+                // The driver is stuck in open: tell the thread to stop as soon as it returns,
+                // so no capture keeps streaming behind our back.
+                stop.store(true, Ordering::Relaxed);
                 return Err(Error::Camera(format!(
-                    "camera {index} did not answer within 10 s"
-                )))
+                    "camera {index} did not answer within 10 s; check it is not used by another program"
+                )));
             }
         };
         let info = SourceInfo {
@@ -136,19 +147,20 @@ impl CameraSource {
             stop,
             dropped,
             thread: Some(thread),
+            finished,
             ended: false,
         })
-    }
-
-    /// Frames the camera produced that nobody took before a newer one arrived.
-    pub fn dropped_frames(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 
 impl FrameSource for CameraSource {
     fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    /// Frames the camera produced that nobody took before a newer one arrived.
+    fn dropped_frames(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame>> {
@@ -178,7 +190,12 @@ impl Drop for CameraSource {
         self.stop.store(true, Ordering::Relaxed);
         // Unblock a capture thread waiting to hand over a frame.
         while self.frames.try_recv().is_ok() {}
-        if let Some(t) = self.thread.take() {
+        // A capture thread blocked in the driver must not keep the program from exiting.
+        let returned = matches!(
+            self.finished.recv_timeout(STOP_WAIT),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
+        if let (true, Some(t)) = (returned, self.thread.take()) {
             let _ = t.join();
         }
     }

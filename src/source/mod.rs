@@ -54,6 +54,11 @@ pub enum SeekTarget {
 pub trait FrameSource: Send {
     fn info(&self) -> &SourceInfo;
     fn next_frame(&mut self) -> Option<Result<Frame>>;
+    /// Frames the source itself discarded because a newer one arrived before anyone took them
+    /// (cameras); shown with the pipeline's own drops.
+    fn dropped_frames(&self) -> u64 {
+        0
+    }
     /// Position so that the next frame returned is the target (exact, not the nearest keyframe).
     fn seek(&mut self, _target: SeekTarget) -> Result<()> {
         Err(Error::Source(format!(

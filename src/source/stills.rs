@@ -14,7 +14,7 @@ pub fn load_image(path: &Path) -> Result<image::RgbImage> {
         Error::input(
             path,
             format!(
-                "not a readable image ({e}); check that the file is a PNG/JPEG/BMP/WebP picture"
+                "not a readable image ({e}); check that the file is a PNG/JPEG/BMP/WebP/GIF picture"
             ),
         )
     };
@@ -28,6 +28,8 @@ pub fn load_image(path: &Path) -> Result<image::RgbImage> {
         .with_guessed_format()
         .map_err(|e| bad(&e))?;
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let (w, h) = decoder.dimensions();
+    crate::pipeline::check_frame_size(&path.display().to_string(), w, h)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -43,8 +45,10 @@ pub struct StillsSource {
     info: SourceInfo,
     paths: Vec<PathBuf>,
     next: usize,
-    /// The first image, decoded at open time to fail early (and to know the size).
+    /// The first readable image, decoded at open time to fail early (and to know the size).
     first: Option<image::RgbImage>,
+    /// Pictures skipped while looking for the first readable one, reported first.
+    skipped: Vec<Error>,
 }
 
 impl StillsSource {
@@ -69,9 +73,13 @@ impl StillsSource {
             paths: vec![path.to_path_buf()],
             next: 0,
             first: Some(img),
+            skipped: Vec::new(),
         })
     }
 
+    /// Every picture in `dir`, in name order. Pictures that cannot be read are skipped with a
+    /// warning ([`Error::Skipped`]) instead of ending the run; a folder with no readable picture
+    /// is an error.
     pub fn folder(dir: &Path) -> Result<StillsSource> {
         let read = std::fs::read_dir(dir)
             .map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
@@ -80,10 +88,26 @@ impl StillsSource {
             .filter(|p| p.is_file() && super::is_image_path(p))
             .collect();
         paths.sort();
-        let Some(first_path) = paths.first() else {
-            return Err(Error::input(dir, "no images (png/jpg/bmp/webp) in this folder; pick a folder of pictures or a video file"));
+        if paths.is_empty() {
+            return Err(Error::input(dir, "no images (png/jpg/bmp/webp/gif) in this folder; pick a folder of pictures or a video file"));
+        }
+        let mut skipped = Vec::new();
+        let mut first = None;
+        for (i, p) in paths.iter().enumerate() {
+            match load_image(p) {
+                Ok(img) => {
+                    first = Some((i, img));
+                    break;
+                }
+                Err(e) => skipped.push(skip(p, e)),
+            }
+        }
+        let Some((first_index, img)) = first else {
+            return Err(Error::input(
+                dir,
+                "none of its pictures could be read; check the files",
+            ));
         };
-        let img = load_image(first_path)?;
         let info = SourceInfo {
             name: dir
                 .file_name()
@@ -100,9 +124,22 @@ impl StillsSource {
         Ok(StillsSource {
             info,
             paths,
-            next: 0,
+            next: first_index,
             first: Some(img),
+            skipped,
         })
+    }
+}
+
+/// A folder's picture that could not be read, as a warning.
+fn skip(path: &Path, e: Error) -> Error {
+    let message = match e {
+        Error::Input { message, .. } => message,
+        other => other.one_line(),
+    };
+    Error::Skipped {
+        path: path.to_path_buf(),
+        message,
     }
 }
 
@@ -112,13 +149,19 @@ impl FrameSource for StillsSource {
     }
 
     fn next_frame(&mut self) -> Option<Result<Frame>> {
+        if !self.skipped.is_empty() {
+            return Some(Err(self.skipped.remove(0)));
+        }
         let index = self.next;
         let path = self.paths.get(index)?;
         self.next += 1;
-        let img = match (index, self.first.take()) {
-            (0, Some(img)) => img,
-            _ => match load_image(path) {
+        let img = match self.first.take() {
+            Some(img) => img,
+            None => match load_image(path) {
                 Ok(img) => img,
+                Err(e) if self.info.kind == SourceKind::ImageFolder => {
+                    return Some(Err(skip(path, e)))
+                }
                 Err(e) => return Some(Err(e)),
             },
         };
@@ -135,6 +178,8 @@ impl FrameSource for StillsSource {
             SeekTarget::TimeMs(t) => (t.max(0.0) * SEQUENCE_FPS / 1000.0).round() as usize,
         };
         self.next = index.min(self.paths.len());
+        self.first = None; // decoded again when reached
+        self.skipped.clear();
         Ok(())
     }
 }

@@ -44,6 +44,14 @@ impl Probe {
     }
 }
 
+/// `path` as an ffmpeg `file:` URL, so a name with a colon (`a:b.mp4`) is never read as a
+/// protocol and a name starting with `-` never as an option.
+pub fn file_url(path: &Path) -> std::ffi::OsString {
+    let mut url = std::ffi::OsString::from("file:");
+    url.push(path.as_os_str());
+    url
+}
+
 fn parse_rate(s: &str) -> Option<f64> {
     let (n, d) = s.split_once('/')?;
     let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
@@ -56,7 +64,7 @@ pub fn probe(path: &Path) -> Result<Probe> {
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .arg("stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,codec_name:stream_side_data=rotation:stream_tags=rotate:format=duration")
         .args(["-of", "json"])
-        .arg(path)
+        .arg(file_url(path))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| match e.kind() {
@@ -136,8 +144,11 @@ pub fn probe(path: &Path) -> Result<Probe> {
 struct Decoder {
     child: FfmpegChild,
     stdout: ChildStdout,
-    /// Presentation times (seconds, relative to the seek point) parsed from `showinfo`.
-    pts: Receiver<f64>,
+    /// `(frame number, presentation time in seconds relative to the seek point)` parsed from
+    /// `showinfo`; matched to frames by number, not by arrival order.
+    pts: Receiver<(u64, f64)>,
+    /// Times received ahead of their frame.
+    pts_ahead: std::collections::BTreeMap<u64, f64>,
     stderr_thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -173,6 +184,7 @@ impl VideoSource {
     pub fn open(path: &Path) -> Result<VideoSource> {
         let probe = probe(path)?;
         let (width, height) = probe.display_size();
+        crate::pipeline::check_frame_size(&path.display().to_string(), width, height)?;
         let mut details = format!(
             "{} {}x{}",
             probe.codec, probe.coded_width, probe.coded_height
@@ -210,10 +222,6 @@ impl VideoSource {
         Ok(src)
     }
 
-    pub fn probe(&self) -> &Probe {
-        &self.probe
-    }
-
     fn frame_bytes(&self) -> usize {
         self.info.width as usize * self.info.height as usize * 3
     }
@@ -229,7 +237,7 @@ impl VideoSource {
         if start_ms > 0.0 {
             cmd.args(["-ss", &format!("{:.6}", start_ms / 1000.0)]);
         }
-        cmd.input(self.path.as_os_str())
+        cmd.input(file_url(&self.path))
             .args(["-map", "0:v:0", "-an", "-sn", "-dn"])
             .args(["-vf", "showinfo"])
             .fps_mode("passthrough")
@@ -252,13 +260,24 @@ impl VideoSource {
         let stderr_thread = std::thread::Builder::new()
             .name("ffmpeg-stderr".into())
             .spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                    if let Some(pts) = showinfo_pts(&line) {
+                // Bytes, not UTF-8 lines: a metadata tag in another encoding must not end the
+                // reading (ffmpeg would then block on a full stderr pipe).
+                let mut reader = BufReader::new(stderr);
+                let mut raw = Vec::new();
+                loop {
+                    raw.clear();
+                    match reader.read_until(b'\n', &mut raw) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let line = String::from_utf8_lossy(&raw);
+                    let line = line.trim_end();
+                    if let Some(pts) = showinfo_pts(line) {
                         if tx.send(pts).is_err() {
                             break;
                         }
                     } else if line.contains("[error]") || line.contains("[fatal]") {
-                        let msg = line.rsplit("] ").next().unwrap_or(&line).trim().to_string();
+                        let msg = line.rsplit("] ").next().unwrap_or(line).trim().to_string();
                         if let Ok(mut slot) = last_error.lock() {
                             *slot = Some(msg);
                         }
@@ -270,6 +289,7 @@ impl VideoSource {
             child,
             stdout,
             pts: rx,
+            pts_ahead: Default::default(),
             stderr_thread: Some(stderr_thread),
         });
         self.base_ms = start_ms;
@@ -296,22 +316,12 @@ impl VideoSource {
         if let Err(e) = decoder.stdout.read_exact(&mut buf) {
             self.ended = true;
             let status = decoder.child.wait().ok();
-            let failed = status.is_some_and(|s| !s.success());
             let last = self.last_error.lock().ok().and_then(|m| m.clone());
-            if self.decoded == 0 && (failed || last.is_some())
-                || e.kind() != std::io::ErrorKind::UnexpectedEof
-            {
-                let why = last.unwrap_or_else(|| e.to_string());
-                return Some(Err(Error::input(
-                    &self.path,
-                    format!("ffmpeg could not decode it ({why})"),
-                )));
-            }
-            return None;
+            return self.end_of_output(e, status, last).map(Err);
         }
         // showinfo's line for a frame is written before the frame reaches the pipe.
-        let rel_s = decoder.pts.recv_timeout(Duration::from_millis(500)).ok();
         let n = self.decoded;
+        let rel_s = decoder.pts_for(n);
         self.decoded += 1;
         let pts_ms = match (rel_s, self.probe.fps) {
             (Some(s), _) => self.base_ms + s * 1000.0,
@@ -327,13 +337,85 @@ impl VideoSource {
     }
 }
 
-/// `pts_time:1.234` from a showinfo line (not its header lines).
-fn showinfo_pts(line: &str) -> Option<f64> {
-    if !line.contains("showinfo") || !line.contains(" n:") {
+impl VideoSource {
+    /// ffmpeg's output ended (`e` from the read). A clean end of the file is `None`; ffmpeg
+    /// failing, being killed, or stopping well short of the probed length with an error is a
+    /// failure, so a dying decoder is never mistaken for the end of the clip.
+    fn end_of_output(
+        &self,
+        e: std::io::Error,
+        status: Option<std::process::ExitStatus>,
+        last_error: Option<String>,
+    ) -> Option<Error> {
+        let clean_exit = status.is_some_and(|s| s.success());
+        let at = format!("after {} frame(s)", self.decoded);
+        if !clean_exit {
+            let why = match (last_error, status) {
+                (Some(msg), _) => msg,
+                (None, Some(s)) => format!("ffmpeg ended with {s}"),
+                (None, None) => "ffmpeg vanished".into(),
+            };
+            let what = if self.decoded == 0 {
+                format!("ffmpeg could not decode it ({why})")
+            } else {
+                format!(
+                    "decoding stopped {at} ({why}); the file may be damaged, or ffmpeg was stopped"
+                )
+            };
+            return Some(Error::input(&self.path, what));
+        }
+        if e.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Some(Error::input(
+                &self.path,
+                format!("cannot read decoded frames ({e})"),
+            ));
+        }
+        let expected = self.probe.frame_count.filter(|_| self.base_ms == 0.0);
+        if let (Some(expected), Some(msg)) = (expected, last_error) {
+            if self.decoded + 2 < expected && self.decoded * 10 < expected * 9 {
+                return Some(Error::input(
+                    &self.path,
+                    format!("only {} of {expected} frames could be decoded ({msg}); the file is damaged or truncated", self.decoded),
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl Decoder {
+    /// The presentation time of output frame `n` (seconds from the seek point), waiting
+    /// briefly for its showinfo line.
+    fn pts_for(&mut self, n: u64) -> Option<f64> {
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        loop {
+            if let Some(t) = self.pts_ahead.remove(&n) {
+                return Some(t);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.pts.recv_timeout(left) {
+                Ok((k, t)) if k >= n => {
+                    self.pts_ahead.insert(k, t);
+                }
+                Ok(_) => {} // a frame already delivered without its time
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// `(n, pts_time)` from a showinfo line (not its header lines).
+fn showinfo_pts(line: &str) -> Option<(u64, f64)> {
+    if !line.contains("showinfo") {
         return None;
     }
-    let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
-    rest.split_whitespace().next()?.parse().ok()
+    let after = |key: &str| -> Option<&str> {
+        let at = line.find(key)? + key.len();
+        line[at..].split_whitespace().next()
+    };
+    let n = after(" n:")?.parse().ok()?;
+    let pts = after("pts_time:")?.parse().ok()?;
+    Some((n, pts))
 }
 
 impl FrameSource for VideoSource {
@@ -402,7 +484,7 @@ mod tests {
     fn parses_showinfo_lines() {
         let l =
             "[Parsed_showinfo_0 @ 0x55d] [info] n:   3 pts:   3072 pts_time:0.2     duration:512";
-        assert_eq!(showinfo_pts(l), Some(0.2));
+        assert_eq!(showinfo_pts(l), Some((3, 0.2)));
         assert_eq!(
             showinfo_pts("[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360"),
             None

@@ -2,8 +2,8 @@
 //! model on a real clip.
 
 use crate::common::*;
+use centerscope::app::dialogs::DialogKind;
 use centerscope::app::settings::Settings;
-use centerscope::app::state::DialogKind;
 use centerscope::app::CenterscopeApp;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
@@ -26,11 +26,13 @@ const LONG: Duration = Duration::from_secs(120);
 #[test]
 fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
     let mut h = harness(settings());
-    wait_until(&mut h, "default model loaded", LONG, |a| a.model.is_some());
+    wait_until(&mut h, "default model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     assert_eq!(
         h.state()
-            .model
-            .as_ref()
+            .player()
+            .model()
             .map(|m| m.id.to_string())
             .as_deref(),
         Some("centernet-mobilenetv3-coco")
@@ -39,42 +41,51 @@ fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
     // Open the clip through the same path the file dialogs use.
     h.state_mut().file_chosen(DialogKind::Video, photo_clip());
     wait_until(&mut h, "first frame with detections", LONG, |a| {
-        a.shown.is_some()
+        a.player().shown().is_some()
     });
 
     // Pause, then step one frame.
     h.get_by_label("Pause").click();
     h.step();
-    assert!(
-        h.state().playing.as_ref().is_some_and(|p| p.paused),
-        "paused"
-    );
+    assert!(h.state().player().is_paused(), "paused");
     wait_until(&mut h, "in-flight frames settle", LONG, |a| {
-        a.shown.is_some()
+        a.player().shown().is_some()
     });
     std::thread::sleep(Duration::from_millis(800));
     h.step();
-    let at = h.state().shown.as_ref().map(|s| s.frame.index).unwrap_or(0);
+    let at = h
+        .state()
+        .player()
+        .shown()
+        .map(|s| s.frame.index)
+        .unwrap_or(0);
     h.get_by_label("frame >").click();
     wait_until(&mut h, "stepped one frame", LONG, |a| {
-        a.shown.as_ref().is_some_and(|s| s.frame.index == at + 1)
+        a.player().shown().is_some_and(|s| s.frame.index == at + 1)
     });
 
-    // Threshold slider: high, then low; the paused frame is re-run each time.
+    // Threshold slider: high, then low. The paused frame is decoded again from the network's
+    // last outputs: no new inference.
     let mut counts = Vec::new();
     for value in [0.9, 0.05] {
-        let before = h.state().results_received;
+        let before = h.state().player().stats().results_received;
         h.get_by_role_and_label(Role::Slider, "confidence")
             .set_value_accesskit(value);
         wait_until(&mut h, "re-decoded frame", LONG, |a| {
-            a.results_received > before && (a.params.score_threshold as f64 - value).abs() < 1e-3
+            (a.player().params().score_threshold as f64 - value).abs() < 1e-3
         });
-        let shown = h.state().shown.as_ref().expect("frame on screen");
+        h.run_steps(2);
+        let shown = h.state().player().shown().expect("frame on screen");
         assert!(shown
             .detections
             .iter()
             .all(|d| d.score as f64 >= value - 1e-6));
         counts.push(shown.detections.len());
+        assert_eq!(
+            h.state().player().stats().results_received,
+            before,
+            "only the decoder ran again"
+        );
     }
     assert!(
         counts[1] > counts[0],
@@ -86,8 +97,8 @@ fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
     h.run_steps(3);
     h.get_by_label("CenterFace").click();
     wait_until(&mut h, "frame re-run with CenterFace", LONG, |a| {
-        a.shown
-            .as_ref()
+        a.player()
+            .shown()
             .is_some_and(|s| s.model_id.as_ref() == "centerface")
     });
     assert_eq!(h.state().settings.model_id, "centerface");
@@ -103,17 +114,27 @@ fn open_switch_model_move_threshold_pause_step_and_toggle_overlays() {
 #[test]
 fn ui_keeps_repainting_while_inference_is_slow() {
     let mut h = harness(settings());
-    h.state_mut().debug_delay = Some(Duration::from_millis(400));
-    wait_until(&mut h, "model loaded", LONG, |a| a.model.is_some());
+    h.state_mut()
+        .player_mut()
+        .set_debug_delay(Some(Duration::from_millis(400)));
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     h.state_mut().file_chosen(DialogKind::Video, photo_clip());
-    wait_until(&mut h, "first result", LONG, |a| a.shown.is_some());
-    let (ui0, res0) = (h.state().ui_frames, h.state().results_received);
+    wait_until(&mut h, "first result", LONG, |a| {
+        a.player().shown().is_some()
+    });
+    let passes = |h: &Harness<'static, CenterscopeApp>| h.ctx.cumulative_pass_nr();
+    let (ui0, res0) = (passes(&h), h.state().player().stats().results_received);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(3) {
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (ui, res) = (h.state().ui_frames - ui0, h.state().results_received - res0);
+    let (ui, res) = (
+        passes(&h) - ui0,
+        h.state().player().stats().results_received - res0,
+    );
     // With ≥400 ms per inference and 2 workers at most ~5 results/s arrive; a UI that waited
     // on inference would paint about once per result.
     assert!(
@@ -121,10 +142,7 @@ fn ui_keeps_repainting_while_inference_is_slow() {
         "UI frames {ui} vs results {res}: the UI waited on inference"
     );
     assert!(
-        h.state()
-            .playing
-            .as_ref()
-            .is_some_and(|p| p.pipeline.controls().dropped() > 0),
+        h.state().player().dropped() > 0,
         "slow model drops frames in live playback"
     );
 }
@@ -132,19 +150,21 @@ fn ui_keeps_repainting_while_inference_is_slow() {
 #[test]
 fn errors_become_notifications_and_the_app_keeps_working() {
     let mut h = harness(settings());
-    wait_until(&mut h, "model loaded", LONG, |a| a.model.is_some());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
     let dir = tmp();
     let bad = dir.path().join("broken.mp4");
     std::fs::write(&bad, b"definitely not a video").expect("write");
     h.state_mut().file_chosen(DialogKind::Video, bad);
     wait_until(&mut h, "error toast", LONG, |a| {
-        a.toasts
+        a.toasts()
             .items()
             .iter()
             .any(|t| t.text.contains("not a video"))
     });
-    assert_eq!(h.state().toasts.items().len(), 1, "handled exactly once");
-    assert!(h.state().playing.is_none());
+    assert_eq!(h.state().toasts().items().len(), 1, "handled exactly once");
+    assert!(!h.state().player().is_playing());
     // A broken model keeps the previous good one.
     let onnx = dir.path().join("broken.onnx");
     std::fs::write(&onnx, b"not onnx").expect("write");
@@ -158,12 +178,12 @@ fn errors_become_notifications_and_the_app_keeps_working() {
     .expect("write");
     h.state_mut().file_chosen(DialogKind::Model, onnx);
     wait_until(&mut h, "model error toast", LONG, |a| {
-        a.toasts.items().iter().any(|t| t.text.contains("broken"))
+        a.toasts().items().iter().any(|t| t.text.contains("broken"))
     });
     assert_eq!(
         h.state()
-            .model
-            .as_ref()
+            .player()
+            .model()
             .map(|m| m.id.to_string())
             .as_deref(),
         Some("centernet-mobilenetv3-coco")
@@ -174,8 +194,8 @@ fn errors_become_notifications_and_the_app_keeps_working() {
         std::path::PathBuf::from(image("chelsea.jpg")),
     );
     wait_until(&mut h, "picture after errors", LONG, |a| {
-        a.shown
-            .as_ref()
+        a.player()
+            .shown()
             .is_some_and(|s| s.detections.iter().any(|d| d.label.as_ref() == "cat"))
     });
 }
@@ -196,10 +216,110 @@ fn welcome_view_offers_open_buttons_and_falls_back_to_the_in_app_picker() {
     // No desktop portal or zenity here: the native dialog answers "nothing" at once, which
     // nobody can do by hand, so the in-app picker opens instead.
     wait_until(&mut h, "a file dialog", Duration::from_secs(30), |a| {
-        a.fallback_dialog.is_some() || a.dialog.is_none() && a.native_dialog_unavailable
+        a.dialogs().fallback_open()
+            || !a.dialogs().native_open() && a.dialogs().native_unavailable()
     });
     assert!(
-        h.state().fallback_dialog.is_some(),
+        h.state().dialogs().fallback_open(),
         "in-app file picker shown"
     );
+}
+
+/// A 2 s clip at 5 fps.
+fn short_clip() -> std::path::PathBuf {
+    clip(
+        "short-2s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=5:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
+}
+
+#[test]
+fn one_press_of_play_at_the_end_restarts_the_clip() {
+    // Issue 10: at the end the first press only paused; it took two to restart.
+    let mut h = harness(settings());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
+    h.state_mut().file_chosen(DialogKind::Video, short_clip());
+    for round in 0..3 {
+        wait_until(&mut h, "end of clip", LONG, |a| a.player().is_ended());
+        let last = h.state().player().shown().map(|s| s.frame.index);
+        h.get_by_label("Play").click();
+        h.step();
+        assert!(!h.state().player().is_paused(), "round {round}: playing");
+        wait_until(&mut h, "frames from the start again", LONG, |a| {
+            a.player()
+                .shown()
+                .is_some_and(|s| Some(s.frame.index) != last && s.frame.index < 5)
+        });
+    }
+}
+
+#[test]
+fn a_panorama_wider_than_the_gpu_allows_is_shown_downscaled() {
+    // Issue 10: a 20000x600 picture aborted the app (texture wider than the GPU maximum).
+    let dir = tmp();
+    let pano = dir.path().join("pano.png");
+    image::RgbImage::from_fn(20000, 600, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&pano)
+    .expect("write panorama");
+    let mut h = harness(settings());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
+    h.state_mut().file_chosen(DialogKind::Image, pano);
+    wait_until(&mut h, "panorama on screen", LONG, |a| {
+        a.player().shown().is_some_and(|s| s.frame.width == 20000)
+    });
+    h.run_steps(3);
+    let max = h.ctx.input(|i| i.max_texture_side);
+    let size = h.state().texture_size().expect("a texture");
+    assert!(
+        size[0] <= max && size[1] <= max,
+        "texture {size:?} within the GPU limit {max}"
+    );
+    assert!(h.state().toasts().items().is_empty(), "no error");
+}
+
+/// A file dropped onto the window, as the desktop integration hands it over.
+#[derive(Debug)]
+struct PathDrop(std::path::PathBuf);
+
+impl egui::DroppedFile for PathDrop {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_dropped_manifest_loads_as_a_model() {
+    // Issue 11: a dropped .json manifest was opened as a video.
+    let mut h = harness(settings());
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(PathDrop(fixture(
+            "classic/tiny-centernet.json",
+        ))));
+    wait_until(&mut h, "tiny model selected", LONG, |a| {
+        a.player()
+            .model()
+            .is_some_and(|m| m.id.as_ref() == "tiny-centernet")
+    });
 }

@@ -5,8 +5,8 @@
 //! latency numbers and plot (which vary run to run) are hidden or absent.
 
 use crate::common::*;
+use centerscope::app::dialogs::DialogKind;
 use centerscope::app::settings::Settings;
-use centerscope::app::state::DialogKind;
 use centerscope::app::CenterscopeApp;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -39,7 +39,7 @@ fn quiet_settings() -> Settings {
 fn snapshot_welcome_detections_dropdown_and_error() {
     let mut h = harness(quiet_settings());
     settle_until(&mut h, "model loaded and cameras listed", |a| {
-        a.model.is_some() && a.cameras.is_some()
+        a.player().model().is_some() && a.cameras().is_some()
     });
     h.snapshot("welcome");
 
@@ -51,7 +51,7 @@ fn snapshot_welcome_detections_dropdown_and_error() {
         std::path::PathBuf::from(image("person.jpg")),
     );
     settle_until(&mut h, "detections on screen", |a| {
-        a.shown.as_ref().is_some_and(|s| !s.detections.is_empty())
+        a.player().shown().is_some_and(|s| !s.detections.is_empty())
     });
     h.snapshot("detections");
 
@@ -70,6 +70,6 @@ fn snapshot_welcome_detections_dropdown_and_error() {
         DialogKind::Video,
         std::path::PathBuf::from("/nonexistent/holiday.mp4"),
     );
-    settle_until(&mut h, "error toast", |a| !a.toasts.items().is_empty());
+    settle_until(&mut h, "error toast", |a| !a.toasts().items().is_empty());
     h.snapshot("error_toast");
 }

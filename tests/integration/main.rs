@@ -12,4 +12,7 @@ mod kernels;
 mod package;
 mod parity;
 mod pipeline;
+mod reliability;
+mod seed;
+mod tracking;
 mod video;

@@ -102,7 +102,7 @@ fn tract_outputs_and_decoded_boxes_match_the_references() {
 
         // 1. Raw outputs.
         for (role, out) in m.family.roles().iter().zip(&outputs) {
-            let r = &fx["outputs"][role];
+            let r = &fx["outputs"][role.to_string().as_str()];
             let shape: Vec<usize> = r["shape"]
                 .as_array()
                 .expect("shape")

@@ -4,7 +4,7 @@ use crate::common::*;
 use centerscope::model::{Model, Registry};
 use centerscope::pipeline::{Event, Mode, Pipeline, PipelineConfig};
 use centerscope::source::memory::MemorySource;
-use centerscope::source::{FrameSource, SourceInfo, SourceKind};
+use centerscope::source::{FrameSource, SeekTarget, SourceInfo, SourceKind};
 use centerscope::{Error, Frame, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ fn drain(mut p: Pipeline, limit: Duration) -> (Vec<centerscope::FrameResult>, Op
         match p.recv_timeout(Duration::from_millis(500)) {
             Some(Event::Frame(r)) => out.push(*r),
             Some(Event::EndOfStream) => return (out, None),
-            Some(Event::Error(e)) => return (out, Some(e)),
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) => return (out, Some(e)),
             None => {}
         }
     }
@@ -148,7 +148,7 @@ fn live_mode_with_a_slow_consumer_drops_frames_instead_of_queueing_them() {
                 std::thread::sleep(Duration::from_millis(200));
             }
             Some(Event::EndOfStream) => break,
-            Some(Event::Error(e)) => panic!("{e}"),
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) => panic!("{e}"),
             None => {}
         }
     }
@@ -193,7 +193,7 @@ fn model_swap_mid_stream_applies_at_a_frame_boundary() {
                 results.push(r);
             }
             Event::EndOfStream => break,
-            Event::Error(e) => panic!("{e}"),
+            Event::Error(e) | Event::Skipped(e) => panic!("{e}"),
         }
     }
     assert_eq!(results.len(), 24);
@@ -356,4 +356,56 @@ fn matmul_threads_with_several_workers_neither_deadlock_nor_change_results() {
         prints.push(fingerprint(&results));
     }
     assert_eq!(prints[0], prints[1]);
+}
+
+/// Collect events until the end of the stream; panics after `limit` without one.
+fn until_end(p: &mut Pipeline, limit: Duration) -> usize {
+    let start = std::time::Instant::now();
+    let mut frames = 0;
+    loop {
+        assert!(
+            start.elapsed() < limit,
+            "no end of stream within {limit:?} after {frames} frame(s): the pipeline froze"
+        );
+        match p.recv_timeout(Duration::from_millis(200)) {
+            Some(Event::Frame(_)) => frames += 1,
+            Some(Event::EndOfStream) => return frames,
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) => panic!("{e}"),
+            None => {}
+        }
+    }
+}
+
+#[test]
+fn restarting_from_the_end_twenty_times_never_freezes() {
+    // Issue 10: every end-of-stream message took an in-flight slot that was never returned,
+    // so after a few restarts from the end the pipeline had no slot left and froze. The tiny
+    // fixture model keeps the 60 rounds quick; the slots do not care which model runs.
+    let model = Registry::builtin()
+        .resolve(&fixture("classic/tiny-centernet.json").to_string_lossy())
+        .expect("tiny model")
+        .load()
+        .expect("load");
+    for workers in [1, 2, 4] {
+        let src = MemorySource::new("restart", photo_frames(), 3, Some(30.0));
+        let cfg = PipelineConfig {
+            workers,
+            mode: Mode::Live,
+            ..Default::default()
+        };
+        let mut p = Pipeline::start(Box::new(src), model.clone(), model.default_params(), cfg)
+            .expect("start");
+        for round in 0..20 {
+            let frames = until_end(&mut p, Duration::from_secs(60));
+            assert!(
+                frames >= 1,
+                "{workers} workers, round {round}: frames after restart"
+            );
+            if round % 5 == 4 {
+                // Seek while the end is being delivered: a second seek right after the first.
+                p.controls().seek(SeekTarget::Frame(2));
+            }
+            p.controls().seek(SeekTarget::Frame(0));
+        }
+    }
 }

@@ -1,0 +1,42 @@
+//! Every `CENTERSCOPE_*` environment variable is read here, and only here (each is documented
+//! in the README's "Environment" table). They are knobs for measuring and testing; a user never
+//! needs one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `CENTERSCOPE_MODEL_DIR`: the user model folder, instead of
+/// `$XDG_DATA_HOME/centerscope/models`.
+pub fn model_dir() -> Option<PathBuf> {
+    std::env::var_os("CENTERSCOPE_MODEL_DIR").map(PathBuf::from)
+}
+
+/// `CENTERSCOPE_KERNELS=off`: tract's own kernels only (same as `bench --stock-tract`).
+pub fn kernels_off() -> bool {
+    std::env::var("CENTERSCOPE_KERNELS").is_ok_and(|v| v == "off")
+}
+
+/// `CENTERSCOPE_FUSE=off`: no fused expand+depthwise blocks.
+pub fn fusion_off() -> bool {
+    std::env::var("CENTERSCOPE_FUSE").is_ok_and(|v| v == "off")
+}
+
+/// `CENTERSCOPE_ISA=portable|avx2`: a lower instruction set than the CPU's best.
+pub fn isa() -> Option<String> {
+    std::env::var("CENTERSCOPE_ISA").ok()
+}
+
+/// `CENTERSCOPE_OPS_BY_NODE=1`: `bench --ops` splits operators by node, not by kind.
+pub fn ops_by_node() -> bool {
+    std::env::var_os("CENTERSCOPE_OPS_BY_NODE").is_some()
+}
+
+/// `CENTERSCOPE_DEBUG_DELAY_MS=N`: the window's pipeline sleeps N ms per inference, to see how
+/// the app behaves with a slow model (used by the window smoke test).
+pub fn debug_delay() -> Option<Duration> {
+    std::env::var("CENTERSCOPE_DEBUG_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(|ms| Duration::from_millis(ms.min(60_000)))
+}
