@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod detect;
+pub mod dist;
 mod progress;
 
 use crate::model::Registry;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "centerscope",
-    version,
+    version = dist::version(),
     about = "Find objects in video with MobileNet CenterNet detectors on the CPU",
     args_conflicts_with_subcommands = true
 )]
@@ -36,6 +37,9 @@ pub enum Command {
     Models,
     /// List cameras.
     Sources,
+    /// Write the man pages and shell completions (packaging).
+    #[command(hide = true)]
+    Dist(dist::DistArgs),
 }
 
 /// Parse `WxH` (e.g. `640x480`) into `[height, width]`.
@@ -156,6 +160,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),
+        Some(Command::Dist(args)) => dist::run(args),
         None => crate::app::run(
             cli.open
                 .map(PathBuf::from)

@@ -9,6 +9,7 @@ mod gui;
 mod gui_smoke;
 mod gui_snapshots;
 mod kernels;
+mod package;
 mod parity;
 mod pipeline;
 mod reliability;
