@@ -7,7 +7,11 @@
 //! still the ONNX one in NCHW: every float depthwise convolution (3×3 or 5×5, stride 1 or 2)
 //! becomes a [`DepthwiseConv`] and every 1×1 stride-1 convolution a [`PointwiseConv`], each
 //! absorbing the ReLU / ReLU6 / hard-swish that follows it and, for 1×1 convolutions, the
-//! residual addition. tract then optimises the rest of the graph around these nodes as usual.
+//! residual addition. Dense K×K convolutions (the stem, CenterFace's neck) become a
+//! [`SpatialConv`] (one GEMM over stride-phase planes), ONNX linear resizes a [`BilinearResize`],
+//! single-axis max reductions a [`ReduceMax`], and float binary operations that broadcast in the
+//! middle of their shapes (MoveNet's in-graph decoder) a [`BroadcastBinary`]. tract then
+//! optimises the rest of the graph around these nodes as usual.
 //!
 //! Large 1×1 expansions are then fused with the depthwise convolution that consumes them
 //! ([`ExpandDepthwise`]), so the biggest intermediate tensors stay in cache.
