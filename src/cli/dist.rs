@@ -108,13 +108,11 @@ fn write_man_pages(dir: &Path) -> Result<()> {
         .and_then(|s| s.parse::<i64>().ok())
         .map(civil_date)
         .unwrap_or_default();
-    let mut cmd = command()
-        .disable_help_subcommand(true)
-        .after_long_help(
-            "Run `centerscope` without arguments (or double-click Centerscope in the desktop's \
+    let mut cmd = command().disable_help_subcommand(true).after_long_help(
+        "Run `centerscope` without arguments (or double-click Centerscope in the desktop's \
              launcher) to open the window; `centerscope FILE` opens FILE in it. \
              Settings are kept in ~/.local/share/centerscope.",
-        );
+    );
     cmd.build();
     let mut pages = vec![cmd.clone()];
     pages.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());

@@ -11,9 +11,13 @@ fn version_names_release_commit_and_kernels() {
     let expected = format!("centerscope {} (git ", env!("CARGO_PKG_VERSION"));
     assert!(line.starts_with(&expected), "{line}");
     assert!(
-        ["kernels: avx512 [", "kernels: avx2+fma [", "kernels: portable ["]
-            .iter()
-            .any(|k| line.contains(k)),
+        [
+            "kernels: avx512 [",
+            "kernels: avx2+fma [",
+            "kernels: portable ["
+        ]
+        .iter()
+        .any(|k| line.contains(k)),
         "{line}"
     );
     assert!(line.ends_with("])"), "{line}");
@@ -37,7 +41,10 @@ fn dist_writes_man_pages_for_every_command_and_completions() {
         assert!(page.contains(".SH SYNOPSIS"), "centerscope-{sub}.1");
     }
     let detect = std::fs::read_to_string(man.join("centerscope-detect.1")).expect("detect page");
-    assert!(detect.contains("\\-\\-threshold"), "detect page lacks --threshold");
+    assert!(
+        detect.contains("\\-\\-threshold"),
+        "detect page lacks --threshold"
+    );
     // The hidden packaging command stays out of the docs.
     assert!(!man.join("centerscope-dist.1").exists());
     assert!(!main.contains("centerscope\\-dist"));
