@@ -66,4 +66,7 @@ pub struct FrameResult {
     pub timings: StageTimings,
     /// The network's outputs, to decode the frame again with other settings.
     pub raw: Option<Arc<crate::model::RawOutputs>>,
+    /// Tracked objects missed in this frame, at their predicted boxes (filled by the tracker
+    /// when asked for; empty otherwise).
+    pub predicted: Vec<Detection>,
 }

@@ -14,6 +14,9 @@ pub struct FrameRecord<'a> {
     pub height: u32,
     pub model: &'a str,
     pub detections: &'a [Detection],
+    /// Tracked objects missed in this frame, at their predicted boxes (`--track-predicted`).
+    #[serde(skip_serializing_if = "<[Detection]>::is_empty")]
+    pub predicted: &'a [Detection],
     pub timing_ms: &'a StageTimings,
 }
 
@@ -26,6 +29,7 @@ impl<'a> FrameRecord<'a> {
             height: r.frame.height,
             model: &r.model_id,
             detections: &r.detections,
+            predicted: &r.predicted,
             timing_ms: &r.timings,
         }
     }

@@ -283,6 +283,7 @@ mod tests {
             detections,
             timings: StageTimings::default(),
             raw: None,
+            predicted: Vec::new(),
         }
     }
 

@@ -78,6 +78,7 @@ impl Worker {
                     detections,
                     timings,
                     raw: Some(Arc::new(raw)),
+                    predicted: Vec::new(),
                 })
             });
             let _ = self.results.send(Sequenced {

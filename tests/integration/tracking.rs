@@ -159,3 +159,51 @@ fn csv_and_mot_read_back_to_the_jsonl_boxes() {
         assert!(close(b, row.bbox), "{row:?} vs {b:?}");
     }
 }
+
+#[test]
+fn an_occluded_face_keeps_its_identity_and_its_predicted_box_is_exported() {
+    // The astronaut's face, covered by a black box from 1.0 s to 1.3 s (3 frames at 10 fps).
+    let clip = clip(
+        "face-occluded.mp4",
+        &[
+            "-loop",
+            "1",
+            "-framerate",
+            "10",
+            "-t",
+            "3",
+            "-i",
+            &image("astronaut.jpg"),
+            "-vf",
+            "drawbox=x=100:y=20:w=260:h=260:color=black:t=fill:enable='between(t,1,1.3)'",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let recs = tracked(&clip, "2", &["--track-predicted"]);
+    let face_ids: BTreeSet<u64> = ids(&recs).into_iter().flatten().collect();
+    assert_eq!(
+        face_ids.len(),
+        1,
+        "one identity before and after: {:?}",
+        ids(&recs)
+    );
+    let missed: Vec<&serde_json::Value> = recs
+        .iter()
+        .filter(|r| r["detections"].as_array().is_some_and(|d| d.is_empty()))
+        .collect();
+    assert!(!missed.is_empty(), "the occlusion hides the face");
+    for r in missed {
+        let predicted: Vec<u64> = r["predicted"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|d| d["track_id"].as_u64()).collect())
+            .unwrap_or_default();
+        assert_eq!(predicted.len(), 1, "frame {}: {r}", r["frame"]);
+        assert!(face_ids.contains(&predicted[0]));
+    }
+    // Without the flag nothing predicted is written.
+    let plain = tracked(&clip, "2", &[]);
+    assert!(plain.iter().all(|r| r.get("predicted").is_none()));
+}

@@ -53,6 +53,7 @@ impl Annotator {
     pub(super) fn add(&mut self, r: &FrameResult, skeleton: &[[usize; 2]]) -> Result<()> {
         let mut img = r.frame.to_image();
         draw_detections(&mut img, &r.detections, skeleton);
+        draw_detections(&mut img, &r.predicted, &[]);
         match self {
             Annotator::Image {
                 path,

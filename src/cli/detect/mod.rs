@@ -51,6 +51,10 @@ pub struct DetectArgs {
     /// Tracking: least overlap (IoU) between a track's predicted box and a detection (0..1).
     #[arg(long, value_parser = parse_unit, allow_negative_numbers = true, requires = "track")]
     pub track_iou: Option<f32>,
+    /// Tracking: also write the predicted box of each tracked object missed in a frame (JSON
+    /// Lines `"predicted"`, drawn in --annotate output), so a briefly missed object stays covered.
+    #[arg(long, requires = "track")]
+    pub track_predicted: bool,
     /// Tracking: seconds a lost track is kept before it ends.
     #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true, requires = "track")]
     pub track_buffer: Option<f64>,
@@ -182,6 +186,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         sinks,
         tracker,
         shown_threshold,
+        predicted: args.track_predicted,
         skeleton: &model.manifest.skeleton,
         samples: StageSamples::default(),
         frames: 0,
@@ -251,6 +256,8 @@ struct Run<'a> {
     sinks: Sinks,
     tracker: Option<Tracker>,
     shown_threshold: f32,
+    /// Add the predicted boxes of missed tracked objects to each result.
+    predicted: bool,
     skeleton: &'a [[usize; 2]],
     samples: StageSamples,
     frames: u64,
@@ -271,6 +278,9 @@ impl Run<'_> {
                         t.update(result.frame.pts_ms, &mut result.detections);
                         let min = self.shown_threshold;
                         result.detections.retain(|d| d.score >= min);
+                        if self.predicted {
+                            result.predicted = t.predicted_missing();
+                        }
                     }
                     if let Err(e) = self.sinks.add(&result, self.skeleton) {
                         return Some(e);
