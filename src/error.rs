@@ -31,6 +31,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Other(String),
+    /// The user stopped the work (Ctrl-C, Cancel); nothing is left under the final name.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {

@@ -3,7 +3,8 @@
 //! The library holds everything; `main.rs` only dispatches. The flow of a frame is
 //! `source` (decode a picture) → `preprocess` (resize into the network's input, recording the
 //! transform) → `model` (tract inference) → `decode` (heatmap peaks / poses → boxes in source
-//! pixels) → `output` (JSON Lines, annotated images) or `app` (the desktop window).
+//! pixels) → `output` (JSON Lines, annotated and anonymised pictures and videos) or `app` (the
+//! desktop window). `export` runs a whole file through that flow into a new video or picture.
 //! `pipeline` runs that flow for many frames on a rayon worker pool.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod decode;
 pub mod detection;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod frame;
 pub mod kernels;
 pub mod model;

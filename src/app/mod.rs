@@ -4,13 +4,14 @@
 //!   opening sources, listing cameras, the native file dialog), each on a named thread;
 //! * state: [`player`] owns what plays and how it is detected (model, settings, pipeline, the
 //!   frame on screen, tracking); [`state`] owns the rest (persisted [`settings`], notifications,
-//!   dialogs, cameras, the video texture);
+//!   dialogs, cameras, the video texture, the running export);
 //! * UI: [`ui`], one file per region of the window, reading state and sending intents.
 //!
 //! The UI thread only polls and paints; workers wake it with `request_repaint`. Errors from any
 //! layer become one notification each ([`toasts`]).
 
 pub mod dialogs;
+pub mod export;
 pub mod pending;
 pub mod player;
 pub mod settings;

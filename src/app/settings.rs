@@ -29,6 +29,8 @@ pub struct Settings {
     /// Threads per inference for tract's matrix products.
     pub matmul_threads: usize,
     pub looping: bool,
+    /// View → Anonymise: the frame on screen shows what the model finds covered (blurred).
+    pub anonymize_preview: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             workers: crate::pipeline::default_workers(),
             matmul_threads: 1,
             looping: false,
+            anonymize_preview: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! per frame.
 
 use super::dialogs::{DialogKind, Dialogs};
+use super::export::{ExportOutcome, ExportTask, Exports};
 use super::pending::{take_done, Pending};
 use super::player::{Notice, Player};
 use super::settings::{Settings, STORAGE_KEY};
@@ -19,6 +20,7 @@ pub struct CenterscopeApp {
     player: Player,
     toasts: Toasts,
     dialogs: Dialogs,
+    exports: Exports,
     cameras: Option<Vec<CameraDevice>>,
     cameras_task: Option<Pending<Vec<CameraDevice>>>,
     /// The video frame on screen (one texture, reused while the size stays the same).
@@ -67,6 +69,7 @@ impl CenterscopeApp {
             player,
             toasts: Toasts::default(),
             dialogs: Dialogs::default(),
+            exports: Exports::default(),
             cameras: None,
             cameras_task: None,
             texture: None,
@@ -108,6 +111,45 @@ impl CenterscopeApp {
     }
     pub fn dialogs(&self) -> &Dialogs {
         &self.dialogs
+    }
+    pub fn exports(&self) -> &Exports {
+        &self.exports
+    }
+    pub fn exports_mut(&mut self) -> &mut Exports {
+        &mut self.exports
+    }
+
+    /// Start the export the form describes (File → Export video…), with the model and
+    /// detection settings on screen.
+    pub fn start_export(&mut self) {
+        let Some(form) = self.exports.form.clone() else {
+            return;
+        };
+        if self.exports.running.is_some() {
+            self.toasts
+                .error("an export is already running; wait for it or cancel it");
+            return;
+        }
+        let Some(model) = self.player.model().cloned() else {
+            self.toasts
+                .error("no model is loaded yet; wait for it, then export");
+            return;
+        };
+        let mut params = self.player.params().clone();
+        params.class_filter = Some(Arc::new(self.player.class_filter().to_vec()));
+        let started = ExportTask::start(
+            &form,
+            model,
+            params,
+            self.player.input_size(),
+            self.settings.workers,
+            self.settings.tracker_params(),
+            self.player.waker(),
+        );
+        match started {
+            Ok(task) => self.exports.running = Some(task),
+            Err(e) => self.toasts.error(e.one_line()),
+        }
     }
     /// Size of the video texture, if one is shown.
     pub fn texture_size(&self) -> Option<[usize; 2]> {
@@ -188,6 +230,34 @@ impl CenterscopeApp {
             }
             None => {}
         }
+        match self.exports.poll() {
+            Some(ExportOutcome::Done(s)) => {
+                for w in &s.warnings {
+                    self.toasts.info(w.clone());
+                }
+                let folder = s
+                    .output
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("."));
+                self.toasts.info_with_folder(
+                    format!(
+                        "Exported {} frame(s) to {} in {:.1} s",
+                        s.frames,
+                        s.output.display(),
+                        s.seconds
+                    ),
+                    folder,
+                );
+                self.exports.form = None;
+            }
+            Some(ExportOutcome::Cancelled) => {
+                self.toasts.info("Export cancelled; nothing was written")
+            }
+            Some(ExportOutcome::Failed(e)) => self.toasts.error(e.one_line()),
+            None => {}
+        }
         let start = self.recent_folder();
         match self.dialogs.poll(start) {
             Some(Ok((kind, path))) => self.file_chosen(kind, path),
@@ -198,6 +268,9 @@ impl CenterscopeApp {
 
     /// Is background work running that the UI should keep polling for?
     pub fn busy(&self) -> bool {
-        self.player.busy() || self.dialogs.native_open() || self.cameras_task.is_some()
+        self.player.busy()
+            || self.dialogs.native_open()
+            || self.cameras_task.is_some()
+            || self.exports.running.is_some()
     }
 }

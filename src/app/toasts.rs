@@ -13,6 +13,8 @@ pub struct Toast {
     pub level: Level,
     pub text: String,
     pub shown_at: Instant,
+    /// A folder the notification offers to open ("Open folder").
+    pub folder: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -31,6 +33,14 @@ impl Toasts {
         self.push(Level::Info, text.into());
     }
 
+    /// A note with an "Open folder" button (a finished export).
+    pub fn info_with_folder(&mut self, text: impl Into<String>, folder: std::path::PathBuf) {
+        self.push(Level::Info, text.into());
+        if let Some(last) = self.items.last_mut() {
+            last.folder = Some(folder);
+        }
+    }
+
     fn push(&mut self, level: Level, text: String) {
         // The same message twice in a row is one notification.
         if let Some(last) = self.items.last_mut() {
@@ -43,6 +53,7 @@ impl Toasts {
             level,
             text,
             shown_at: Instant::now(),
+            folder: None,
         });
         if self.items.len() > 5 {
             self.items.remove(0);
@@ -59,6 +70,7 @@ impl Toasts {
             return;
         }
         let mut dismiss = None;
+        let mut open_folder = None;
         egui::Area::new(egui::Id::unique("toasts"))
             .anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -48.0])
             .order(egui::Order::Foreground)
@@ -77,6 +89,11 @@ impl Toasts {
                                     .color(egui::Color32::WHITE),
                             );
                             ui.label(egui::RichText::new(&t.text).color(egui::Color32::WHITE));
+                            if let Some(folder) = &t.folder {
+                                if ui.small_button("Open folder").clicked() {
+                                    open_folder = Some(folder.clone());
+                                }
+                            }
                             if ui.small_button("x").on_hover_text("Dismiss").clicked() {
                                 dismiss = Some(i);
                             }
@@ -86,6 +103,11 @@ impl Toasts {
             });
         if let Some(i) = dismiss {
             self.items.remove(i);
+        }
+        if let Some(folder) = open_folder {
+            if let Err(e) = crate::app::export::open_folder(&folder) {
+                self.error(e.one_line());
+            }
         }
         ctx.request_repaint_after(Duration::from_millis(500));
     }

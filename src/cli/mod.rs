@@ -1,8 +1,9 @@
-//! The command line: `detect`, `bench`, `models`, `sources`, or a path to open in the app.
+//! The command line: `detect`, `anonymize`, `bench`, `models`, `sources`, or a path to open in the app.
 //!
 //! Every failure a user can cause ends with exit code 2 and one line on stderr that names the
 //! problem; results already written stay written.
 
+pub mod anonymize;
 pub mod bench;
 pub mod detect;
 pub mod dist;
@@ -31,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Detect objects in an image, a folder of images, a video file or camera:N.
     Detect(detect::DetectArgs),
+    /// Cover every face (or person) in videos and pictures, keeping sound and timestamps.
+    #[command(alias = "anonymise")]
+    Anonymize(anonymize::AnonymizeArgs),
     /// Measure latency and throughput of models.
     Bench(bench::BenchArgs),
     /// List the available models.
@@ -157,6 +161,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
 pub fn run(cli: Cli) -> i32 {
     let outcome = match cli.command {
         Some(Command::Detect(args)) => detect::run(args),
+        Some(Command::Anonymize(args)) => anonymize::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Models) => list_models(),
         Some(Command::Sources) => list_sources(),

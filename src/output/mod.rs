@@ -3,13 +3,15 @@
 
 pub mod annotate;
 pub mod atomic;
+pub mod cover;
 pub mod jsonl;
+pub mod mkv;
 pub mod style;
 pub mod table;
 pub mod video;
 pub mod writer;
 
-pub use annotate::draw_detections;
+pub use annotate::{draw_detections, draw_detections_with};
 pub use jsonl::FrameRecord;
 pub use style::{class_color, track_color};
 pub use writer::{Format, ResultWriter};

@@ -323,3 +323,59 @@ fn a_dropped_manifest_loads_as_a_model() {
             .is_some_and(|m| m.id.as_ref() == "tiny-centernet")
     });
 }
+
+#[test]
+fn export_video_from_the_file_menu_writes_the_anonymised_file() {
+    let dir = tmp();
+    let input = dir.path().join("faces.mp4");
+    std::fs::copy(photo_clip(), &input).unwrap();
+    let mut h = harness(Settings {
+        model_id: "centerface".into(),
+        ..settings()
+    });
+    wait_until(&mut h, "model loaded", LONG, |a| {
+        a.player().model().is_some()
+    });
+    h.state_mut().file_chosen(DialogKind::Video, input.clone());
+    wait_until(&mut h, "first frame", LONG, |a| {
+        a.player().shown().is_some()
+    });
+
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export video…").click();
+    h.run_steps(2);
+    let form = h
+        .state()
+        .exports()
+        .form
+        .clone()
+        .expect("the export form is open");
+    let default = dir.path().join("faces_anonymized.mp4");
+    assert_eq!(form.output, default.to_string_lossy());
+    h.get_by_label("Pixelate").click();
+    h.run_steps(1);
+    h.get_by_label("Export").click();
+    h.run_steps(1);
+    // The export runs in the background while the window keeps painting.
+    wait_until(&mut h, "export finished", LONG, |a| {
+        a.exports().running.is_none()
+            && a.toasts()
+                .items()
+                .iter()
+                .any(|t| t.text.starts_with("Exported"))
+    });
+    let toast = h
+        .state()
+        .toasts()
+        .items()
+        .iter()
+        .find(|t| t.text.starts_with("Exported"))
+        .cloned()
+        .unwrap();
+    assert_eq!(toast.folder.as_deref(), Some(dir.path()));
+    assert!(default.exists(), "{}", toast.text);
+    // Every frame of the input (15), not just those played on screen.
+    assert!(toast.text.contains("15 frame(s)"), "{}", toast.text);
+    assert!(!dir.path().join("faces_anonymized.partial.mp4").exists());
+}

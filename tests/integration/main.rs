@@ -3,6 +3,7 @@
 
 mod common;
 
+mod anonymize;
 mod cli_detect;
 mod cli_errors;
 mod gui;

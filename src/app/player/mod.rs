@@ -176,6 +176,18 @@ impl Player {
     pub fn take_frame_changed(&mut self) -> bool {
         std::mem::take(&mut self.frame_changed)
     }
+    /// What is open (the path or `camera:N` it was opened with).
+    pub fn spec(&self) -> Option<&str> {
+        self.playing.as_ref().map(|p| p.spec.as_str())
+    }
+    /// The shown frame must be uploaded again (a view setting that changes its pixels).
+    pub fn mark_frame_changed(&mut self) {
+        self.frame_changed = true;
+    }
+    /// The callback that repaints the window (for background work that reports progress).
+    pub fn waker(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        self.wake.clone()
+    }
     pub fn source(&self) -> Option<&SourceInfo> {
         self.playing.as_ref().map(|p| &p.info)
     }

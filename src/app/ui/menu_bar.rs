@@ -21,6 +21,18 @@ pub fn show(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
             ui.spinner();
             ui.label(format!("loading {id}…"));
         }
+        if let Some(task) = app.exports().running.as_ref() {
+            ui.separator();
+            let p = task.progress();
+            ui.add(
+                egui::ProgressBar::new(p.fraction().unwrap_or(0.0))
+                    .desired_width(220.0)
+                    .text(format!(
+                        "export {}",
+                        super::export_window::progress_text(&p)
+                    )),
+            );
+        }
         if let Some(spec) = app.player().opening() {
             ui.separator();
             ui.spinner();
@@ -46,6 +58,22 @@ fn file_menu(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
             }
         }
     });
+    let exportable = app.player().source().is_some_and(|s| {
+        matches!(
+            s.kind,
+            crate::source::SourceKind::Video | crate::source::SourceKind::Image
+        )
+    });
+    if ui
+        .add_enabled(
+            exportable && app.exports().running.is_none(),
+            egui::Button::new("Export video…"),
+        )
+        .on_disabled_hover_text("Open a video file (or picture) first; one export at a time")
+        .clicked()
+    {
+        super::export_window::open_form(app);
+    }
     if ui
         .add_enabled(app.player().is_playing(), egui::Button::new("Close"))
         .clicked()
@@ -100,9 +128,16 @@ fn view_menu(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
         egui::Checkbox::new(&mut s.show_predicted, "Predicted boxes of missed objects"),
     );
     ui.checkbox(&mut s.show_stats, "Latency badge");
+    let anonymise = ui
+        .checkbox(&mut s.anonymize_preview, "Anonymise")
+        .on_hover_text("Cover what the model finds, as an anonymised export would")
+        .changed();
     ui.checkbox(&mut s.show_side_panel, "Side panel");
+    if anonymise {
+        app.player_mut().mark_frame_changed();
+    }
     if tracks {
-        let (on, params) = (s.show_tracks, s.tracker);
+        let (on, params) = (app.settings.show_tracks, app.settings.tracker);
         app.player_mut().set_tracking(on, params);
     }
 }

@@ -6,12 +6,13 @@
 //! │ welcome.rs when nothing is open     │ model_picker  │
 //! │                                     │ latency_plot  │
 //! ├ playback_bar.rs ────────────────────┴───────────────┤
-//! └ toasts (../toasts.rs), in-app file picker (../dialogs.rs)
+//! └ toasts (../toasts.rs), in-app file picker (../dialogs.rs), export_window.rs
 //! ```
 //!
 //! The UI reads the app and the [`Player`](super::player::Player) and sends intents; it keeps
 //! no copies of their state.
 
+pub mod export_window;
 mod latency_plot;
 mod menu_bar;
 mod model_picker;
@@ -46,6 +47,7 @@ impl CenterscopeApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(Color32::from_gray(18)))
             .show(ui, |ui| video_view::show(self, ui));
+        export_window::show(self, &ctx);
         if let Some((kind, path)) = self.dialogs_mut().show_fallback(&ctx) {
             self.file_chosen(kind, path);
         }

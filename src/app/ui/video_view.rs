@@ -43,7 +43,22 @@ fn update_texture(app: &mut CenterscopeApp, ctx: &egui::Context) {
         app.texture = None;
         return;
     };
-    let image = display_image(&shown.frame, ctx.input(|i| i.max_texture_side));
+    let max_side = ctx.input(|i| i.max_texture_side);
+    let image = if app.settings.anonymize_preview {
+        // Covered at full resolution, exactly as an anonymised export would be.
+        let mut img = shown.frame.to_image();
+        let boxes: Vec<[f32; 4]> = shown
+            .detections
+            .iter()
+            .chain(shown.predicted.iter())
+            .map(|d| d.bbox)
+            .collect();
+        crate::output::cover::cover_boxes(&mut img, &boxes, &Default::default());
+        let covered = crate::Frame::from_image(shown.frame.index, shown.frame.pts_ms, img);
+        display_image(&covered, max_side)
+    } else {
+        display_image(&shown.frame, max_side)
+    };
     match &mut app.texture {
         Some(t) if t.size() == image.size => t.set(image, egui::TextureOptions::LINEAR),
         _ => {

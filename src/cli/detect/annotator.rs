@@ -3,11 +3,10 @@
 
 use crate::output::atomic::{InputGuard, PartialPath};
 use crate::output::draw_detections;
+use crate::output::video::{EncodeSettings, VideoWriter, VIDEO_EXTENSIONS};
 use crate::source::{self, SourceKind};
 use crate::{Error, FrameResult, Result};
 use std::path::{Path, PathBuf};
-
-const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "mkv", "webm", "mov", "avi"];
 
 /// Writes annotated output: one image, numbered images, or a video through ffmpeg.
 pub(super) enum Annotator {
@@ -16,14 +15,14 @@ pub(super) enum Annotator {
         numbered: bool,
         inputs: InputGuard,
     },
-    Video(crate::output::video::VideoWriter),
+    Video(VideoWriter),
 }
 
 impl Annotator {
     pub(super) fn new(
         path: &Path,
         kind: SourceKind,
-        fps: Option<f64>,
+        settings: EncodeSettings,
         inputs: InputGuard,
     ) -> Result<Annotator> {
         let ext = path
@@ -32,10 +31,7 @@ impl Annotator {
             .map(|e| e.to_ascii_lowercase())
             .unwrap_or_default();
         if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
-            return Ok(Annotator::Video(crate::output::video::VideoWriter::new(
-                path,
-                fps.unwrap_or(25.0),
-            )));
+            return Ok(Annotator::Video(VideoWriter::new(path, settings)));
         }
         if !source::is_image_path(path) {
             return Err(Error::InvalidArgument(format!(
@@ -73,14 +69,19 @@ impl Annotator {
                     .map_err(|e| Error::Other(format!("cannot write {}: {e}", target.display())))?;
                 out.commit().map(|_| ())
             }
-            Annotator::Video(w) => w.push(&img),
+            Annotator::Video(w) => w.push(img, r.frame.pts_ms),
         }
     }
 
     pub(super) fn finish(self) -> Result<()> {
         match self {
             Annotator::Image { .. } => Ok(()),
-            Annotator::Video(w) => w.finish(),
+            Annotator::Video(w) => {
+                for warning in &w.warnings {
+                    eprintln!("centerscope: warning: {warning}");
+                }
+                w.finish()
+            }
         }
     }
 

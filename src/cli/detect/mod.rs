@@ -10,6 +10,7 @@ use super::progress::Progress;
 use super::{parse_seconds, parse_size, parse_unit, parse_workers};
 use crate::model::{Registry, DEFAULT_MODEL};
 use crate::output::atomic::InputGuard;
+use crate::output::video::EncodeSettings;
 use crate::output::{Format, ResultWriter};
 use crate::pipeline::{stats::StageSamples, Event, Mode, Pipeline, PipelineConfig};
 use crate::source::{self, SeekTarget};
@@ -176,7 +177,21 @@ pub fn run(args: DetectArgs) -> Result<()> {
             })
             .transpose()?,
         annotator: match &args.annotate {
-            Some(p) => Some(Annotator::new(p, info.kind, info.fps, inputs)?),
+            Some(p) => Some(Annotator::new(
+                p,
+                info.kind,
+                EncodeSettings {
+                    // A video's sound, subtitles and metadata go with it, cut to the range.
+                    keep_streams_from: (info.kind == source::SourceKind::Video)
+                        .then(|| PathBuf::from(&args.input)),
+                    start_ms,
+                    partial: args.start.is_some()
+                        || args.duration.is_some()
+                        || args.frames.is_some(),
+                    ..Default::default()
+                },
+                inputs,
+            )?),
             None => None,
         },
     };
