@@ -184,7 +184,8 @@ pub fn run(
 
 /// What one frame's result becomes in the output.
 struct FrameRenderer<'a> {
-    job: &'a ExportJob,
+    kind: &'a ExportKind,
+    threshold: f32,
     tracker: Option<Tracker>,
     skeleton: &'a [[usize; 2]],
     regions: u64,
@@ -193,7 +194,7 @@ struct FrameRenderer<'a> {
 
 impl FrameRenderer<'_> {
     fn render(&mut self, frame: &Frame, mut detections: Vec<Detection>) -> image::RgbImage {
-        let threshold = self.job.params.score_threshold;
+        let threshold = self.threshold;
         let mut predicted = Vec::new();
         if let Some(t) = self.tracker.as_mut() {
             t.update(frame.pts_ms, &mut detections);
@@ -202,7 +203,7 @@ impl FrameRenderer<'_> {
         // A detection below the threshold that continues a track is still that object.
         detections.retain(|d| d.score >= threshold || d.track_id.is_some());
         let mut img = frame.to_image();
-        match &self.job.kind {
+        match self.kind {
             ExportKind::Anonymize { cover, draw_boxes } => {
                 let boxes: Vec<[f32; 4]> = detections
                     .iter()
@@ -242,7 +243,8 @@ fn renderer(job: &ExportJob, fps: Option<f64>) -> FrameRenderer<'_> {
         Tracker::new(p)
     });
     FrameRenderer {
-        job,
+        kind: &job.kind,
+        threshold: job.params.score_threshold,
         tracker,
         skeleton: &job.model.manifest.skeleton,
         regions: 0,
@@ -426,7 +428,8 @@ fn export_picture(job: &ExportJob) -> Result<ExportSummary> {
     let (detections, _) = session.detect(&frame, &job.params)?;
     // One picture: nothing to track.
     let mut render = FrameRenderer {
-        job,
+        kind: &job.kind,
+        threshold: job.params.score_threshold,
         tracker: None,
         skeleton: &job.model.manifest.skeleton,
         regions: 0,
@@ -442,4 +445,82 @@ fn export_picture(job: &ExportJob) -> Result<ExportSummary> {
         seconds: started.elapsed().as_secs_f64(),
         warnings: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    fn face(x: f32) -> Detection {
+        Detection {
+            label: Arc::from("face"),
+            class_id: 0,
+            score: 0.9,
+            bbox: [x, 40.0, x + 40.0, 90.0],
+            keypoints: vec![],
+            track_id: None,
+        }
+    }
+
+    /// Vertical stripes: detail everywhere.
+    fn stripes(index: u64) -> Frame {
+        let img = RgbImage::from_fn(200, 120, |x, _| {
+            if x % 2 == 0 {
+                Rgb([250, 250, 250])
+            } else {
+                Rgb([5, 5, 5])
+            }
+        });
+        Frame::from_image(index, index as f64 * 40.0, img)
+    }
+
+    fn detail_at(img: &RgbImage, x: u32, y: u32) -> i32 {
+        (img.get_pixel(x, y).0[0] as i32 - img.get_pixel(x + 1, y).0[0] as i32).abs()
+    }
+
+    #[test]
+    fn a_face_missed_for_a_few_frames_stays_covered_where_the_track_predicts_it() {
+        let kind = ExportKind::Anonymize {
+            cover: CoverParams::default(),
+            draw_boxes: false,
+        };
+        let mut r = FrameRenderer {
+            kind: &kind,
+            threshold: 0.2,
+            tracker: Some(Tracker::new(TrackerParams {
+                frame_interval_ms: 40.0,
+                ..TrackerParams::default().with_high_thresh(0.2)
+            })),
+            skeleton: &[],
+            regions: 0,
+            frames_with_predicted: 0,
+        };
+        // A face moving right 4 px per frame, detected in frames 0-9, missed in 10-12.
+        for i in 0..13u64 {
+            let x = 20.0 + 4.0 * i as f32;
+            let dets = if i < 10 { vec![face(x)] } else { vec![] };
+            let out = r.render(&stripes(i), dets);
+            let (cx, cy) = ((x + 20.0) as u32, 65);
+            assert!(
+                detail_at(&out, cx, cy) < 40,
+                "frame {i}: the face at x={x} shows (contrast {})",
+                detail_at(&out, cx, cy)
+            );
+            // Far from the face the picture is untouched.
+            assert!(detail_at(&out, 190, 10) > 200, "frame {i}");
+        }
+        assert_eq!(r.frames_with_predicted, 3);
+        // Without the tracker the missed frames would show the face.
+        let mut plain = FrameRenderer {
+            kind: &kind,
+            threshold: 0.2,
+            tracker: None,
+            skeleton: &[],
+            regions: 0,
+            frames_with_predicted: 0,
+        };
+        let out = plain.render(&stripes(10), vec![]);
+        assert!(detail_at(&out, 80, 65) > 200);
+    }
 }

@@ -341,7 +341,7 @@ fn export_video_from_the_file_menu_writes_the_anonymised_file() {
         a.player().shown().is_some()
     });
 
-    h.get_by_label("File").click();
+    h.get_by_role_and_label(Role::Button, "File").click();
     h.run_steps(2);
     h.get_by_label("Export video…").click();
     h.run_steps(2);
