@@ -266,7 +266,7 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
             model: model.clone(),
             params: params.clone(),
             size: args.size,
-            tracker: Some(tracker.clone()),
+            tracker: Some(tracker),
             encode: encode.clone(),
             workers,
             matmul_threads: args.matmul_threads as usize,

@@ -236,7 +236,7 @@ impl FrameRenderer<'_> {
 }
 
 fn renderer(job: &ExportJob, fps: Option<f64>) -> FrameRenderer<'_> {
-    let tracker = job.tracker.clone().map(|mut p| {
+    let tracker = job.tracker.map(|mut p| {
         if let Some(fps) = fps.filter(|f| f.is_finite() && *f > 0.0) {
             p.frame_interval_ms = 1000.0 / fps;
         }

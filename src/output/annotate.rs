@@ -79,8 +79,8 @@ pub fn draw_label(img: &mut RgbImage, x: f32, y: f32, px: f32, text: &str, bg: [
             }
             let p = img.get_pixel_mut(px_x as u32, px_y as u32);
             let a = coverage.clamp(0.0, 1.0);
-            for ch in 0..3 {
-                p.0[ch] = (p.0[ch] as f32 * (1.0 - a) + ink[ch] as f32 * a).round() as u8;
+            for (c, i) in p.0.iter_mut().zip(ink) {
+                *c = (*c as f32 * (1.0 - a) + i as f32 * a).round() as u8;
             }
         });
     }
@@ -212,7 +212,7 @@ mod tests {
             keypoints: vec![],
             track_id: Some(12),
         };
-        draw_detections(&mut img, &[d.clone()], &[]);
+        draw_detections(&mut img, std::slice::from_ref(&d), &[]);
         let color = box_color(&d, true);
         // The label sits above the box: its background is the box colour, and its text adds
         // pixels of another colour (anti-aliased glyphs).
