@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// Default score threshold of anonymising: recall first (a missed face is worse than an extra
 /// blur). See docs/anonymize.md for how it was chosen.
-pub const ANONYMIZE_THRESHOLD: f32 = 0.2;
+pub const ANONYMIZE_THRESHOLD: f32 = 0.15;
 
 /// Which classes anonymising covers: `classes` by name, else the model's faces, else its
 /// people, else everything it finds.
