@@ -317,6 +317,12 @@ fn export_video(
         }
     };
     drop(pipeline);
+    // Ctrl-C in a terminal also stops the ffmpeg children, which may surface first as a
+    // decoding or encoding error: it is still a cancel.
+    if cancel.load(Ordering::Relaxed) {
+        writer.discard();
+        return Err(Error::Cancelled);
+    }
     if let Some(e) = failure {
         let kept = writer.abandon();
         return Err(match kept {

