@@ -31,6 +31,14 @@ pub fn ops_by_node() -> bool {
     std::env::var_os("CENTERSCOPE_OPS_BY_NODE").is_some()
 }
 
+/// `CENTERSCOPE_DEBUG_FAIL_FRAME=N`: detection fails on frame N (index from 0), to test what
+/// consumers do with a frame the detector could not analyse.
+pub fn debug_fail_frame() -> Option<u64> {
+    std::env::var("CENTERSCOPE_DEBUG_FAIL_FRAME")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// `CENTERSCOPE_DEBUG_DELAY_MS=N`: the window's pipeline sleeps N ms per inference, to see how
 /// the app behaves with a slow model (used by the window smoke test).
 pub fn debug_delay() -> Option<Duration> {

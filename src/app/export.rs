@@ -124,6 +124,8 @@ impl ExportTask {
             ExportKind::Anonymize {
                 cover: form.cover(),
                 draw_boxes: form.draw_boxes,
+                // Nothing of a frame the detector failed on may show.
+                cover_failed_frames: true,
             }
         } else {
             ExportKind::Annotate
@@ -141,6 +143,7 @@ impl ExportTask {
             matmul_threads: 1,
             // The form asks before replacing (the output field shows the name).
             overwrite: true,
+            duration_s: None,
         };
         // Refuse an output that is the input before anything starts.
         let mut guard = crate::output::atomic::InputGuard::default();

@@ -24,7 +24,7 @@ use crate::export::ANONYMIZE_THRESHOLD as DEFAULT_THRESHOLD;
 
 #[derive(Args, Debug)]
 pub struct AnonymizeArgs {
-    /// Videos, pictures or folders of them.
+    /// Videos, pictures or folders of them, or camera:N (records until Ctrl-C or --duration).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output file (one input only). Default: <name>_anonymized.<ext> beside each input.
@@ -71,6 +71,10 @@ pub struct AnonymizeArgs {
     /// Also outline each covered region with its label and score.
     #[arg(long)]
     pub draw_boxes: bool,
+    /// When the detector fails on a frame, cover that whole frame and go on (with a warning)
+    /// instead of stopping.
+    #[arg(long)]
+    pub cover_failed_frames: bool,
     /// Seconds a lost face stays covered at its predicted place.
     #[arg(long, default_value_t = 1.0, value_parser = parse_seconds)]
     pub track_buffer: f64,
@@ -92,6 +96,9 @@ pub struct AnonymizeArgs {
     /// Worker threads running the model (default: number of cores).
     #[arg(long, value_parser = parse_workers, allow_negative_numbers = true)]
     pub workers: Option<usize>,
+    /// camera:N: record this many seconds (default: until Ctrl-C).
+    #[arg(long, value_parser = parse_seconds)]
+    pub duration: Option<f64>,
     /// Threads for matrix products inside one inference.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub matmul_threads: u64,
@@ -192,7 +199,33 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
             "--style none covers nothing; add --draw-boxes to check what would be covered".into(),
         ));
     }
-    let files = collect_inputs(&args.inputs, args.recursive, SUFFIX)?;
+    let cameras: Vec<&PathBuf> = args
+        .inputs
+        .iter()
+        .filter(|p| crate::source::parse_camera_spec(&p.to_string_lossy()).is_some())
+        .collect();
+    let files = match cameras.as_slice() {
+        [] => collect_inputs(&args.inputs, args.recursive, SUFFIX)?,
+        [camera] if args.inputs.len() == 1 => {
+            if let Some(Err(e)) = crate::source::parse_camera_spec(&camera.to_string_lossy()) {
+                return Err(e);
+            }
+            vec![InputFile {
+                path: (*camera).clone(),
+                root: None,
+            }]
+        }
+        _ => {
+            return Err(Error::InvalidArgument(
+                "record one camera per run, without other inputs".into(),
+            ))
+        }
+    };
+    if args.duration.is_some() && cameras.is_empty() {
+        return Err(Error::InvalidArgument(
+            "--duration is for camera:N recordings; a file is anonymised whole".into(),
+        ));
+    }
     if args.output.is_some() && files.len() != 1 {
         return Err(Error::InvalidArgument(format!(
             "--output names one file but there are {} inputs; use --output-dir DIR",
@@ -212,10 +245,18 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
     let targets: Vec<(InputFile, PathBuf)> = files
         .into_iter()
         .map(|f| {
-            let out = args
-                .output
-                .clone()
-                .unwrap_or_else(|| output_path(&f, args.output_dir.as_deref(), SUFFIX));
+            let out = args.output.clone().unwrap_or_else(|| {
+                if cameras.is_empty() {
+                    output_path(&f, args.output_dir.as_deref(), SUFFIX)
+                } else {
+                    // camera:0 → camera0_anonymized.mp4 in the output folder or here.
+                    let name = format!("{}{SUFFIX}.mp4", f.path.to_string_lossy().replace(':', ""));
+                    args.output_dir
+                        .as_deref()
+                        .unwrap_or(Path::new("."))
+                        .join(name)
+                }
+            });
             (f, out)
         })
         .collect();
@@ -262,6 +303,7 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
             kind: ExportKind::Anonymize {
                 cover: cover.clone(),
                 draw_boxes: args.draw_boxes,
+                cover_failed_frames: args.cover_failed_frames,
             },
             model: model.clone(),
             params: params.clone(),
@@ -271,6 +313,7 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
             workers,
             matmul_threads: args.matmul_threads as usize,
             overwrite: args.overwrite,
+            duration_s: args.duration,
         };
         match export_one(&job) {
             Ok(summary) => {
@@ -321,6 +364,11 @@ fn report(input: &Path, s: &ExportSummary) {
     for w in &s.warnings {
         eprintln!("centerscope: warning: {}: {w}", input.display());
     }
+    let whole = if s.frames_covered_whole > 0 {
+        format!(", {} frame(s) covered whole", s.frames_covered_whole)
+    } else {
+        String::new()
+    };
     let tracked = if s.frames_with_predicted > 0 {
         format!(
             " ({} frame(s) covered from tracks)",
@@ -330,7 +378,7 @@ fn report(input: &Path, s: &ExportSummary) {
         String::new()
     };
     eprintln!(
-        "{} → {}: {} frame(s), {} region(s) covered{tracked}, {:.1} s ({:.1} fps)",
+        "{} → {}: {} frame(s), {} region(s) covered{tracked}{whole}, {:.1} s ({:.1} fps)",
         input.display(),
         s.output.display(),
         s.frames,

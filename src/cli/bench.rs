@@ -288,7 +288,7 @@ fn throughput(
                 }
             }
             Event::EndOfStream => break,
-            Event::Error(e) | Event::Skipped(e) => return Err(e),
+            Event::Error(e) | Event::Skipped(e) | Event::FrameFailed(_, e) => return Err(e),
         }
     }
     Ok((seen - warm) as f64 / t0.elapsed().as_secs_f64().max(1e-9))

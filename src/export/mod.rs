@@ -13,7 +13,7 @@ pub mod paths;
 use crate::decode::DecodeParams;
 use crate::model::Model;
 use crate::output::atomic::{InputGuard, PartialPath};
-use crate::output::cover::{cover_boxes, CoverParams};
+use crate::output::cover::{cover_all, cover_boxes, CoverParams};
 use crate::output::style::LabelParts;
 use crate::output::video::{EncodeSettings, VideoWriter};
 use crate::output::{draw_detections, draw_detections_with};
@@ -60,10 +60,12 @@ pub fn cover_class_filter(model: &Model, classes: &[String]) -> Result<Vec<bool>
 /// What an export does to each frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExportKind {
-    /// Cover what the model finds; `draw_boxes` also outlines it (for checking).
+    /// Cover what the model finds; `draw_boxes` also outlines it (for checking). A frame the
+    /// detector fails on is covered whole when `cover_failed_frames`, else the export stops.
     Anonymize {
         cover: CoverParams,
         draw_boxes: bool,
+        cover_failed_frames: bool,
     },
     /// Draw boxes, labels, track IDs and keypoints.
     Annotate,
@@ -87,6 +89,15 @@ pub struct ExportJob {
     pub matmul_threads: usize,
     /// Replace an existing output (otherwise an existing output is an error).
     pub overwrite: bool,
+    /// Cameras: record this many seconds (otherwise until cancelled, which keeps the file).
+    pub duration_s: Option<f64>,
+}
+
+impl ExportJob {
+    /// A camera (`camera:N`) rather than a file.
+    pub fn is_camera(&self) -> bool {
+        source::parse_camera_spec(&self.input.to_string_lossy()).is_some()
+    }
 }
 
 /// How far an export is.
@@ -125,6 +136,8 @@ pub struct ExportSummary {
     pub regions: u64,
     /// Frames where a covered region came from a track's prediction, not a detection.
     pub frames_with_predicted: u64,
+    /// Frames the detector failed on, covered whole.
+    pub frames_covered_whole: u64,
     pub seconds: f64,
     /// Things the user should know (streams that could not be kept).
     pub warnings: Vec<String>,
@@ -145,7 +158,7 @@ pub fn check_job(job: &ExportJob, guard: &InputGuard) -> Result<()> {
             .extension()
             .is_some_and(|x| x.eq_ignore_ascii_case(e))
     });
-    if source::is_image_path(&job.input) {
+    if source::is_image_path(&job.input) && !job.is_camera() {
         if !source::is_image_path(&job.output) {
             return Err(Error::InvalidArgument(format!(
                 "{}: a picture is exported as a picture; name the output .jpg/.png/.webp/.bmp",
@@ -161,15 +174,17 @@ pub fn check_job(job: &ExportJob, guard: &InputGuard) -> Result<()> {
     Ok(())
 }
 
-/// Run one export. `cancel` stops it (no output is left); `on_progress` is called after every
-/// frame.
+/// Run one export. `cancel` stops it (a file's export leaves no output; a camera recording is
+/// finished and kept); `on_progress` is called after every frame.
 pub fn run(
     job: &ExportJob,
     cancel: &AtomicBool,
     on_progress: &mut dyn FnMut(&ExportProgress),
 ) -> Result<ExportSummary> {
     let mut guard = InputGuard::default();
-    guard.add(&job.input);
+    if !job.is_camera() {
+        guard.add(&job.input);
+    }
     check_job(job, &guard)?;
     if let Some(parent) = job.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -204,7 +219,9 @@ impl FrameRenderer<'_> {
         detections.retain(|d| d.score >= threshold || d.track_id.is_some());
         let mut img = frame.to_image();
         match self.kind {
-            ExportKind::Anonymize { cover, draw_boxes } => {
+            ExportKind::Anonymize {
+                cover, draw_boxes, ..
+            } => {
                 let boxes: Vec<[f32; 4]> = detections
                     .iter()
                     .chain(predicted.iter())
@@ -269,12 +286,15 @@ fn export_video(
     let started = Instant::now();
     let src = source::open(&job.input.to_string_lossy())?;
     let info = src.info().clone();
-    if info.kind != SourceKind::Video {
+    let live = info.kind == SourceKind::Camera;
+    if !live && info.kind != SourceKind::Video {
         return Err(Error::input(&job.input, "is not a video file"));
     }
     let config = PipelineConfig {
         workers: job.workers.max(1),
-        mode: Mode::EveryFrame,
+        // A camera does not wait for the detector: when it falls behind, frames are dropped
+        // (never written uncovered); the recording keeps each frame's capture time.
+        mode: if live { Mode::Live } else { Mode::EveryFrame },
         matmul_threads: job.matmul_threads.max(1),
         ..Default::default()
     };
@@ -283,7 +303,7 @@ fn export_video(
     let mut writer = VideoWriter::new(
         &job.output,
         EncodeSettings {
-            keep_streams_from: Some(job.input.clone()),
+            keep_streams_from: (!live).then(|| job.input.clone()),
             start_ms: 0.0,
             partial: false,
             ..job.encode.clone()
@@ -294,8 +314,14 @@ fn export_video(
         frames_total: info.frame_count,
         ..Default::default()
     };
+    let mut covered_whole = 0;
+    let mut warnings = Vec::new();
+    let mut first_pts_ms = None;
     let failure = loop {
         if cancel.load(Ordering::Relaxed) {
+            if live {
+                break None; // Ctrl-C ends a recording: keep it
+            }
             drop(pipeline);
             writer.discard();
             return Err(Error::Cancelled);
@@ -303,6 +329,13 @@ fn export_video(
         match pipeline.recv_timeout(Duration::from_millis(200)) {
             Some(Event::Frame(r)) => {
                 let r = *r;
+                let first = *first_pts_ms.get_or_insert(r.frame.pts_ms);
+                if job
+                    .duration_s
+                    .is_some_and(|d| r.frame.pts_ms - first >= d * 1000.0)
+                {
+                    break None;
+                }
                 let img = render.render(&r.frame, r.detections);
                 if let Err(e) = writer.push(img, r.frame.pts_ms) {
                     break Some(e);
@@ -311,6 +344,30 @@ fn export_video(
                 progress.elapsed = started.elapsed();
                 on_progress(&progress);
             }
+            Some(Event::FrameFailed(frame, e)) => match &job.kind {
+                ExportKind::Anonymize {
+                    cover,
+                    cover_failed_frames: true,
+                    ..
+                } => {
+                    // Nothing of a frame that could not be analysed may show.
+                    let mut img = frame.to_image();
+                    cover_all(&mut img, cover);
+                    if let Err(e) = writer.push(img, frame.pts_ms) {
+                        break Some(e);
+                    }
+                    covered_whole += 1;
+                    warnings.push(format!(
+                        "frame {} covered whole: {}",
+                        frame.index,
+                        e.one_line()
+                    ));
+                    progress.frames_done += 1;
+                    progress.elapsed = started.elapsed();
+                    on_progress(&progress);
+                }
+                _ => break Some(e),
+            },
             Some(Event::EndOfStream) => break None,
             Some(Event::Error(e)) | Some(Event::Skipped(e)) => break Some(e),
             None => {}
@@ -319,7 +376,7 @@ fn export_video(
     drop(pipeline);
     // Ctrl-C in a terminal also stops the ffmpeg children, which may surface first as a
     // decoding or encoding error: it is still a cancel.
-    if cancel.load(Ordering::Relaxed) {
+    if cancel.load(Ordering::Relaxed) && !live {
         writer.discard();
         return Err(Error::Cancelled);
     }
@@ -339,13 +396,14 @@ fn export_video(
         writer.discard();
         return Err(Error::input(&job.input, "has no frames to export"));
     }
-    let warnings = writer.warnings.clone();
+    warnings.extend(writer.warnings.iter().cloned());
     writer.finish()?;
     Ok(ExportSummary {
         output: job.output.clone(),
         frames: progress.frames_done,
         regions: render.regions,
         frames_with_predicted: render.frames_with_predicted,
+        frames_covered_whole: covered_whole,
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
@@ -448,6 +506,7 @@ fn export_picture(job: &ExportJob) -> Result<ExportSummary> {
         frames: 1,
         regions: render.regions,
         frames_with_predicted: 0,
+        frames_covered_whole: 0,
         seconds: started.elapsed().as_secs_f64(),
         warnings: Vec::new(),
     })
@@ -490,6 +549,7 @@ mod tests {
         let kind = ExportKind::Anonymize {
             cover: CoverParams::default(),
             draw_boxes: false,
+            cover_failed_frames: false,
         };
         let mut r = FrameRenderer {
             kind: &kind,

@@ -59,11 +59,26 @@ pub enum Event {
     /// The source has no more frames (a paused GUI may still seek).
     EndOfStream,
     Error(Error),
+    /// The detector could not analyse this frame; later frames still come. Consumers that
+    /// cannot go on without it treat it as an [`Event::Error`] ([`Event::into_failure`]).
+    FrameFailed(Box<crate::Frame>, Error),
+}
+
+impl Event {
+    /// A failed frame as the error that ends a run, for consumers that need every result.
+    pub fn into_failure(self) -> Event {
+        match self {
+            Event::FrameFailed(_, e) => Event::Error(e),
+            other => other,
+        }
+    }
 }
 
 /// What travels from the dispatcher and the workers to the consumer.
 pub(crate) enum Msg {
     Frame(Result<Box<FrameResult>>),
+    /// Detection failed on this frame.
+    Failed(Box<crate::Frame>, Error),
     Skipped(Error),
     End,
 }
@@ -127,6 +142,7 @@ fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> R
             results: results.clone(),
             wake: config.on_event.clone(),
             delay: config.debug_delay,
+            fail_frame: crate::env::debug_fail_frame(),
             executor: executor.clone(),
             done: done_tx.clone(),
         };
@@ -273,6 +289,7 @@ impl Pipeline {
             return Some(match body {
                 Msg::Frame(Ok(fr)) => Event::Frame(fr),
                 Msg::Frame(Err(e)) => Event::Error(e),
+                Msg::Failed(frame, e) => Event::FrameFailed(frame, e),
                 Msg::Skipped(e) => Event::Skipped(e),
                 Msg::End => Event::EndOfStream,
             });

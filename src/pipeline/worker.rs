@@ -37,6 +37,8 @@ pub(crate) struct Worker {
     pub results: Sender<Sequenced<Msg>>,
     pub wake: Option<Arc<dyn Fn() + Send + Sync>>,
     pub delay: Option<Duration>,
+    /// Fail detection on this frame index (`CENTERSCOPE_DEBUG_FAIL_FRAME`).
+    pub fail_frame: Option<u64>,
     pub executor: Option<tract_linalg::multithread::Executor>,
     pub done: Sender<()>,
 }
@@ -68,23 +70,27 @@ impl Worker {
                 slot,
                 ..
             } = item;
-            let body = outcome.map(|(detections, mut timings, raw)| {
-                timings.decode = job.decode_ms;
-                timings.queue = Some(queue_ms);
-                timings.end_to_end = Some(job.captured.elapsed().as_secs_f64() * 1e3);
-                Box::new(FrameResult {
-                    frame: job.frame,
-                    model_id: model.id.clone(),
-                    detections,
-                    timings,
-                    raw: Some(Arc::new(raw)),
-                    predicted: Vec::new(),
-                })
-            });
+            let body = match outcome {
+                Ok((detections, mut timings, raw)) => {
+                    timings.decode = job.decode_ms;
+                    timings.queue = Some(queue_ms);
+                    timings.end_to_end = Some(job.captured.elapsed().as_secs_f64() * 1e3);
+                    Msg::Frame(Ok(Box::new(FrameResult {
+                        frame: job.frame,
+                        model_id: model.id.clone(),
+                        detections,
+                        timings,
+                        raw: Some(Arc::new(raw)),
+                        predicted: Vec::new(),
+                    })))
+                }
+                // The frame goes with its error: a consumer may still use it.
+                Err(e) => Msg::Failed(Box::new(job.frame), e),
+            };
             let _ = self.results.send(Sequenced {
                 seq,
                 epoch: job.epoch,
-                body: Msg::Frame(body),
+                body,
                 slot,
             });
             if let Some(f) = &self.wake {
@@ -106,6 +112,15 @@ impl Worker {
         };
         if s.input_size_override() != item.size {
             s.set_input_size(item.size)?;
+        }
+        if self.fail_frame == Some(item.job.frame.index) {
+            return Err(Error::model(
+                item.model.id.as_ref(),
+                format!(
+                    "detection failed on frame {} (CENTERSCOPE_DEBUG_FAIL_FRAME)",
+                    item.job.frame.index
+                ),
+            ));
         }
         let out = s.detect_raw(&item.job.frame, &item.params);
         if let Some(d) = self.delay {

@@ -496,3 +496,60 @@ fn ctrl_c_leaves_no_file_under_the_final_name() {
     assert!(!out.exists(), "a half-file under the final name");
     assert!(!partial.exists(), "the partial file is removed");
 }
+
+#[test]
+fn a_frame_the_detector_fails_on_is_covered_whole_or_stops_the_export() {
+    let dir = tmp();
+    let input = face_clip_with_audio();
+    let out = dir.path().join("covered.mp4");
+    let fail = [("CENTERSCOPE_DEBUG_FAIL_FRAME", std::ffi::OsStr::new("7"))];
+    let args = |extra: &'static [&'static str], out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "anonymize".into(),
+            input.to_string_lossy().into(),
+            "-o".into(),
+        ];
+        v.push(out.to_string_lossy().into());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = args(&["--cover-failed-frames"], &out);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = crate::common::run_env(&a, &fail, std::time::Duration::from_secs(240));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("frame 7 covered whole"), "{}", r.stderr);
+    let (w, h, before) = frames(&input);
+    let (_, _, after) = frames(&out);
+    assert_eq!(after.len(), before.len());
+    // Frame 7 has no detail left anywhere; frame 6 keeps the background's.
+    let whole = [1, 1, w - 1, h - 1];
+    assert!(laplacian_correlation(&before[7], &after[7], w, whole) < 0.2);
+    assert!(laplacian_correlation(&before[6], &after[6], w, [0, 0 + 1, 60, h - 1]) > 0.5);
+
+    // Without the option the export stops; nothing under the final name.
+    let stopped = dir.path().join("stopped.mp4");
+    let a = args(&[], &stopped);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = crate::common::run_env(&a, &fail, std::time::Duration::from_secs(240));
+    r.assert_user_error("frame 7");
+    assert!(!stopped.exists());
+}
+
+#[test]
+fn a_missing_camera_is_one_clear_line() {
+    let dir = tmp();
+    let out = dir.path().join("rec.mp4");
+    run(&[
+        "anonymize",
+        "camera:7",
+        "-o",
+        &out.to_string_lossy(),
+        "--duration",
+        "1",
+    ])
+    .assert_user_error("camera");
+    assert!(!out.exists());
+    run(&["anonymize", "camera:x"]).assert_user_error("camera index");
+    let still = image("astronaut.jpg");
+    run(&["anonymize", &still, "--duration", "3"]).assert_user_error("--duration");
+}

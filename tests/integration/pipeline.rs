@@ -29,7 +29,9 @@ fn drain(mut p: Pipeline, limit: Duration) -> (Vec<centerscope::FrameResult>, Op
         match p.recv_timeout(Duration::from_millis(500)) {
             Some(Event::Frame(r)) => out.push(*r),
             Some(Event::EndOfStream) => return (out, None),
-            Some(Event::Error(e)) | Some(Event::Skipped(e)) => return (out, Some(e)),
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) | Some(Event::FrameFailed(_, e)) => {
+                return (out, Some(e))
+            }
             None => {}
         }
     }
@@ -148,7 +150,9 @@ fn live_mode_with_a_slow_consumer_drops_frames_instead_of_queueing_them() {
                 std::thread::sleep(Duration::from_millis(200));
             }
             Some(Event::EndOfStream) => break,
-            Some(Event::Error(e)) | Some(Event::Skipped(e)) => panic!("{e}"),
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) | Some(Event::FrameFailed(_, e)) => {
+                panic!("{e}")
+            }
             None => {}
         }
     }
@@ -193,7 +197,7 @@ fn model_swap_mid_stream_applies_at_a_frame_boundary() {
                 results.push(r);
             }
             Event::EndOfStream => break,
-            Event::Error(e) | Event::Skipped(e) => panic!("{e}"),
+            Event::Error(e) | Event::Skipped(e) | Event::FrameFailed(_, e) => panic!("{e}"),
         }
     }
     assert_eq!(results.len(), 24);
@@ -370,7 +374,9 @@ fn until_end(p: &mut Pipeline, limit: Duration) -> usize {
         match p.recv_timeout(Duration::from_millis(200)) {
             Some(Event::Frame(_)) => frames += 1,
             Some(Event::EndOfStream) => return frames,
-            Some(Event::Error(e)) | Some(Event::Skipped(e)) => panic!("{e}"),
+            Some(Event::Error(e)) | Some(Event::Skipped(e)) | Some(Event::FrameFailed(_, e)) => {
+                panic!("{e}")
+            }
             None => {}
         }
     }

@@ -412,7 +412,7 @@ impl Player {
                 }
                 Event::Skipped(e) => self.notices.push(Notice::Warning(e.one_line())),
                 Event::EndOfStream => p.ended = true,
-                Event::Error(e) => {
+                Event::Error(e) | Event::FrameFailed(_, e) => {
                     error = Some(e);
                     break;
                 }

@@ -285,7 +285,7 @@ impl Run<'_> {
     /// Take results until the end, `limit` frames, or a failure (returned).
     fn consume(&mut self, pipeline: &mut Pipeline, limit: Option<u64>) -> Option<Error> {
         while let Some(event) = pipeline.recv() {
-            match event {
+            match event.into_failure() {
                 Event::Frame(mut result) => {
                     self.frames += 1;
                     self.samples.push(&result.timings);
@@ -311,7 +311,7 @@ impl Run<'_> {
                     eprintln!("centerscope: warning: {}", e.one_line());
                 }
                 Event::EndOfStream => return None,
-                Event::Error(e) => return Some(e),
+                Event::Error(e) | Event::FrameFailed(_, e) => return Some(e),
             }
         }
         None
