@@ -306,6 +306,7 @@ fn export_video(
             keep_streams_from: (!live).then(|| job.input.clone()),
             start_ms: 0.0,
             partial: false,
+            frame_rate: info.fps,
             ..job.encode.clone()
         },
     );

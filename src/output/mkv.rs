@@ -36,7 +36,9 @@ fn string(id: &[u8], s: &str) -> Vec<u8> {
 }
 
 /// The stream header: EBML header, a segment of unknown size, segment info and one video track.
-pub fn header(width: u32, height: u32) -> Vec<u8> {
+/// `frame_duration_ns` (the source's nominal frame duration) is each frame's duration unless
+/// the next timestamp says otherwise; without it the last frame would last no time at all.
+pub fn header(width: u32, height: u32, frame_duration_ns: Option<u64>) -> Vec<u8> {
     let ebml = [
         uint(&[0x42, 0x86], 1),            // EBMLVersion
         uint(&[0x42, 0xF7], 1),            // EBMLReadVersion
@@ -59,13 +61,18 @@ pub fn header(width: u32, height: u32) -> Vec<u8> {
         element(&[0x2E, 0xB5, 0x24], b"RGB\x18"), // ColourSpace (FourCC)
     ]
     .concat();
+    let default_duration = frame_duration_ns
+        .filter(|d| *d > 0)
+        .map(|d| uint(&[0x23, 0xE3, 0x83], d)) // DefaultDuration
+        .unwrap_or_default();
     let track = [
         uint(&[0xD7], 1),                  // TrackNumber
         uint(&[0x73, 0xC5], 1),            // TrackUID
         uint(&[0x83], 1),                  // TrackType: video
         uint(&[0x9C], 0),                  // FlagLacing
         string(&[0x86], "V_UNCOMPRESSED"), // CodecID
-        element(&[0xE0], &video),          // Video
+        default_duration,
+        element(&[0xE0], &video), // Video
     ]
     .concat();
     let tracks = element(&[0xAE], &track); // TrackEntry

@@ -41,6 +41,8 @@ pub struct EncodeSettings {
     pub start_ms: f64,
     /// Only part of the input is written: cut the other streams at the video's end.
     pub partial: bool,
+    /// The input's nominal frame rate: the last frame's duration (and players' frame rate).
+    pub frame_rate: Option<f64>,
 }
 
 /// A stream of the input that is not its main video.
@@ -359,7 +361,12 @@ impl VideoWriter {
             return Err(Error::Other("ffmpeg stdin is not a pipe".into()));
         };
         let (tx, rx) = bounded::<(Vec<u8>, u64)>(FEED_QUEUE_FRAMES);
-        let header = mkv::header(width, height);
+        let frame_ns = self
+            .settings
+            .frame_rate
+            .filter(|r| r.is_finite() && *r > 0.0 && *r < 1000.0)
+            .map(|r| (1e9 / r).round() as u64);
+        let header = mkv::header(width, height, frame_ns);
         let feeder = std::thread::Builder::new()
             .name("encoder-feed".into())
             .spawn(move || {

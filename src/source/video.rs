@@ -264,6 +264,7 @@ impl VideoSource {
                 // reading (ffmpeg would then block on a full stderr pipe).
                 let mut reader = BufReader::new(stderr);
                 let mut raw = Vec::new();
+                let mut time_base = None;
                 loop {
                     raw.clear();
                     match reader.read_until(b'\n', &mut raw) {
@@ -272,7 +273,9 @@ impl VideoSource {
                     }
                     let line = String::from_utf8_lossy(&raw);
                     let line = line.trim_end();
-                    if let Some(pts) = showinfo_pts(line) {
+                    if let Some(tb) = showinfo_time_base(line) {
+                        time_base = Some(tb);
+                    } else if let Some(pts) = showinfo_pts(line, time_base) {
                         if tx.send(pts).is_err() {
                             break;
                         }
@@ -404,8 +407,22 @@ impl Decoder {
     }
 }
 
-/// `(n, pts_time)` from a showinfo line (not its header lines).
-fn showinfo_pts(line: &str) -> Option<(u64, f64)> {
+/// The input time base from showinfo's `config in time_base: 1/15360` header line.
+fn showinfo_time_base(line: &str) -> Option<(i64, i64)> {
+    if !line.contains("showinfo") {
+        return None;
+    }
+    let at = line.find("config in time_base:")? + "config in time_base:".len();
+    let tb = line[at..].split([',', ' ']).find(|s| !s.is_empty())?;
+    let (num, den) = tb.split_once('/')?;
+    let (num, den): (i64, i64) = (num.parse().ok()?, den.parse().ok()?);
+    (num > 0 && den > 0).then_some((num, den))
+}
+
+/// `(n, seconds)` from a showinfo frame line: the integer `pts` times the time base when it is
+/// known (exact), else `pts_time` (printed with 6 significant digits only: 10 ms steps after
+/// 1000 s).
+fn showinfo_pts(line: &str, time_base: Option<(i64, i64)>) -> Option<(u64, f64)> {
     if !line.contains("showinfo") {
         return None;
     }
@@ -414,8 +431,15 @@ fn showinfo_pts(line: &str) -> Option<(u64, f64)> {
         line[at..].split_whitespace().next()
     };
     let n = after(" n:")?.parse().ok()?;
-    let pts = after("pts_time:")?.parse().ok()?;
-    Some((n, pts))
+    let exact = time_base.and_then(|(num, den)| {
+        let pts: i64 = after(" pts:")?.parse().ok()?;
+        Some(pts as f64 * num as f64 / den as f64)
+    });
+    let secs = match exact {
+        Some(s) => s,
+        None => after("pts_time:")?.parse().ok()?,
+    };
+    secs.is_finite().then_some((n, secs))
 }
 
 impl FrameSource for VideoSource {
@@ -484,11 +508,18 @@ mod tests {
     fn parses_showinfo_lines() {
         let l =
             "[Parsed_showinfo_0 @ 0x55d] [info] n:   3 pts:   3072 pts_time:0.2     duration:512";
-        assert_eq!(showinfo_pts(l), Some((3, 0.2)));
-        assert_eq!(
-            showinfo_pts("[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360"),
-            None
-        );
+        assert_eq!(showinfo_pts(l, None), Some((3, 0.2)));
+        let header =
+            "[Parsed_showinfo_0 @ 0x55d] [info] config in time_base: 1/15360, frame_rate: 30/1";
+        assert_eq!(showinfo_pts(header, None), None);
+        assert_eq!(showinfo_time_base(header), Some((1, 15360)));
+        assert_eq!(showinfo_time_base(l), None);
+        // pts_time has 6 significant digits; pts × time base is exact.
+        let late = "[Parsed_showinfo_0 @ 0x55d] n:37499 pts:19199488 pts_time:1249.97 duration:512";
+        let (n, t) = showinfo_pts(late, Some((1, 15360))).unwrap();
+        assert_eq!(n, 37499);
+        assert!((t - 19199488.0 / 15360.0).abs() < 1e-9, "{t}");
+        assert_eq!(showinfo_pts(late, None), Some((37499, 1249.97)));
         assert_eq!(
             parse_rate("30000/1001").map(|r| (r * 100.0).round()),
             Some(2997.0)

@@ -211,6 +211,14 @@ fn video_keeps_frames_sound_and_size_and_loses_face_detail() {
     );
     assert_eq!(probe(&output, "a:0", "stream=codec_name"), ["aac"]);
     assert_eq!(probe(&output, "v:0", "stream=pix_fmt"), ["yuv420p"]);
+    // The last frame keeps its duration: the video lasts as long as the input's.
+    let vdur = |p: &Path| -> f64 { probe(p, "v:0", "stream=duration")[0].parse().unwrap() };
+    assert!(
+        (vdur(&input) - vdur(&output)).abs() < 0.01,
+        "video {} vs {}",
+        vdur(&input),
+        vdur(&output)
+    );
 
     let boxes = face_boxes(&input, dir.path());
     assert_eq!(boxes.len(), before.len());
@@ -314,6 +322,34 @@ fn variable_frame_rate_and_rotation_are_kept() {
     );
     // An input without sound is fine too.
     assert!(probe(&out, "a", "stream=codec_name").is_empty());
+
+    // At 30 fps too the last frame keeps its duration (the stream lasts 1.000 s, not 0.967).
+    let cfr = clip(
+        "anon-30fps.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let out = dir.path().join("30fps.mp4");
+    let r = run(&[
+        "anonymize",
+        &cfr.to_string_lossy(),
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        probe(&out, "v:0", "stream=duration,nb_frames"),
+        ["1.000000,30"]
+    );
+    assert_eq!(probe(&out, "v:0", "stream=avg_frame_rate"), ["30/1"]);
 }
 
 #[test]

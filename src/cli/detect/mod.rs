@@ -188,6 +188,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
                     partial: args.start.is_some()
                         || args.duration.is_some()
                         || args.frames.is_some(),
+                    frame_rate: info.fps.map(|f| f / args.every as f64),
                     ..Default::default()
                 },
                 inputs,
