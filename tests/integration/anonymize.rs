@@ -323,18 +323,26 @@ fn variable_frame_rate_and_rotation_are_kept() {
     // An input without sound is fine too.
     assert!(probe(&out, "a", "stream=codec_name").is_empty());
 
-    // At 30 fps too the last frame keeps its duration (the stream lasts 1.000 s, not 0.967).
+    // A 5 s clip at 30 fps keeps its exact rate and length: timestamps come from the
+    // integer pts (showinfo prints pts_time with 6 significant digits: 4.96667) and the last
+    // frame keeps its duration (before: 4.966671 s at 50000000/1655557 fps).
     let cfr = clip(
         "anon-30fps.mp4",
         &[
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=320x180:rate=30:duration=1",
+            "testsrc2=size=320x180:rate=30:duration=5",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=5",
             "-c:v",
             "libx264",
             "-pix_fmt",
             "yuv420p",
+            "-c:a",
+            "aac",
         ],
     );
     let out = dir.path().join("30fps.mp4");
@@ -347,7 +355,7 @@ fn variable_frame_rate_and_rotation_are_kept() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         probe(&out, "v:0", "stream=duration,nb_frames"),
-        ["1.000000,30"]
+        ["5.000000,150"]
     );
     assert_eq!(probe(&out, "v:0", "stream=avg_frame_rate"), ["30/1"]);
 }
