@@ -327,7 +327,7 @@ fn variable_frame_rate_and_rotation_are_kept() {
     // integer pts (showinfo prints pts_time with 6 significant digits: 4.96667) and the last
     // frame keeps its duration (before: 4.966671 s at 50000000/1655557 fps).
     let cfr = clip(
-        "anon-30fps.mp4",
+        "anon-30fps-5s.mp4",
         &[
             "-f",
             "lavfi",
