@@ -25,6 +25,9 @@ pub struct Settings {
     /// Draw the predicted box of a tracked object missed in this frame.
     pub show_predicted: bool,
     pub tracker: crate::track::TrackerParams,
+    /// Pick workers × threads for the lowest latency (1 worker using every core: measured with
+    /// `bench --live`, docs/benchmarks.md); off: `workers` and `matmul_threads` as set.
+    pub split_auto: bool,
     pub workers: usize,
     /// Threads per inference for tract's matrix products.
     pub matmul_threads: usize,
@@ -48,6 +51,7 @@ impl Default for Settings {
             show_tracks: true,
             show_predicted: false,
             tracker: crate::track::TrackerParams::default(),
+            split_auto: true,
             workers: crate::pipeline::default_workers(),
             matmul_threads: 1,
             looping: false,
@@ -57,6 +61,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Workers and threads per frame for the view: with `split_auto`, one worker using every
+    /// core (a shown frame's latency matters more than throughput, and one frame on two cores
+    /// arrives sooner than two frames on one core each); otherwise as set.
+    pub fn view_split(&self) -> (usize, usize) {
+        if self.split_auto {
+            (1, crate::pipeline::default_workers().max(1))
+        } else {
+            (self.workers, self.matmul_threads)
+        }
+    }
+
     /// Parse stored settings field by field: a field of the wrong type or out of range falls
     /// back to its default and leaves the others alone; unreadable text yields the defaults.
     pub fn from_json(text: Option<&str>) -> Settings {
@@ -161,6 +176,18 @@ mod tests {
         let s = Settings::from_json(Some(r#"{"workers":100000,"matmul_threads":0}"#));
         assert_eq!(s.workers, crate::pipeline::max_workers());
         assert_eq!(s.matmul_threads, 1);
+        // The view's split is automatic unless turned off.
+        assert_eq!(
+            Settings::default().view_split(),
+            (1, crate::pipeline::default_workers())
+        );
+        let manual = Settings {
+            split_auto: false,
+            workers: 3,
+            matmul_threads: 2,
+            ..Settings::default()
+        };
+        assert_eq!(manual.view_split(), (3, 2));
     }
 
     #[test]

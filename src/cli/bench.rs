@@ -41,6 +41,11 @@ pub struct BenchArgs {
     /// time goes, by operator kind.
     #[arg(long)]
     pub ops: bool,
+    /// Measure live-view latency instead: frames arrive in real time (30 fps) and the
+    /// newest wins, as from a camera; capture-to-result latency and dropped frames for
+    /// 1 worker x N threads against N workers x 1 thread (N = cores), in the same run.
+    #[arg(long, conflicts_with = "ops")]
+    pub live: bool,
     /// Run with tract's own kernels only (without Centerscope's depthwise and 1x1
     /// convolution kernels), for comparison.
     #[arg(long)]
@@ -88,6 +93,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(crate::pipeline::default_workers);
+    if args.live {
+        for entry in entries {
+            live_latency(&entry, &args, &frames)?;
+        }
+        return Ok(());
+    }
     if !args.json {
         print_table_header();
     }
@@ -252,6 +263,83 @@ fn print_table_row(report: &BenchReport) {
             100.0 * o.ms_per_run / total.max(1e-9)
         );
     }
+}
+
+/// Camera-like frame rate of `bench --live`.
+const LIVE_FPS: f64 = 30.0;
+
+/// One live run: frames paced at [`LIVE_FPS`], newest wins; returns the capture-to-result
+/// latencies (ms) of the frames that came out and how many were dropped.
+fn live_run(
+    model: &std::sync::Arc<crate::model::Model>,
+    frames: &[Frame],
+    workers: usize,
+    matmul_threads: usize,
+    size: Option<[usize; 2]>,
+    n: u64,
+) -> Result<(Vec<f64>, u64)> {
+    let source = MemorySource::new("live", frames.to_vec(), n, Some(LIVE_FPS));
+    let config = PipelineConfig {
+        workers,
+        mode: Mode::Live,
+        realtime: true,
+        matmul_threads,
+        ..Default::default()
+    };
+    let mut pipeline = Pipeline::start(
+        Box::new(source),
+        model.clone(),
+        model.default_params(),
+        config,
+    )?;
+    pipeline.controls().set_input_size(size);
+    let mut latencies = Vec::new();
+    let mut seen = 0usize;
+    while let Some(ev) = pipeline.recv() {
+        match ev {
+            Event::Frame(r) => {
+                seen += 1;
+                // The first frames warm the plans and buffers up.
+                if seen > WARMUP * workers {
+                    latencies.extend(r.timings.end_to_end);
+                }
+            }
+            Event::EndOfStream => break,
+            Event::Error(e) | Event::Skipped(e) | Event::FrameFailed(_, e) => return Err(e),
+        }
+    }
+    Ok((latencies, pipeline.controls().dropped()))
+}
+
+/// `bench --live`: which split of the cores gives a live view the lowest latency.
+fn live_latency(entry: &ModelEntry, args: &BenchArgs, frames: &[Frame]) -> Result<()> {
+    if let Some(size) = args.size {
+        entry.manifest.check_size(size)?;
+    }
+    let model = entry.load()?;
+    let cores = crate::pipeline::default_workers().max(2);
+    let n = args.frames.max(60) + WARMUP as u64 * cores as u64;
+    println!(
+        "{}: {} frames at {LIVE_FPS} fps, newest wins; capture-to-result latency",
+        model.id, n
+    );
+    println!(
+        "{:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+        "workers", "threads", "p50 ms", "p95 ms", "out fps", "dropped"
+    );
+    for (workers, threads) in [(1, cores), (cores, 1), (1, 1)] {
+        let t = Instant::now();
+        let (lat, dropped) = live_run(&model, frames, workers, threads, args.size, n)?;
+        let secs = t.elapsed().as_secs_f64();
+        let p = crate::pipeline::stats::percentiles(&lat);
+        println!(
+            "{workers:>8} {threads:>8} {:>9.1} {:>9.1} {:>9.1} {dropped:>8}",
+            p.median_ms,
+            p.p95_ms,
+            (n - dropped) as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
 }
 
 fn throughput(

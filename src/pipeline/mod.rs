@@ -19,8 +19,8 @@
 //!   frames replaced before a worker was free are counted as dropped, so lag never grows.
 //! * Every message between the dispatcher and the consumer (frame, end, error) carries an
 //!   in-flight [`Slot`](reorder::Slot) that returns when the message is dropped, consumed or
-//!   stale: memory is bounded by the slot count (config.rs: two per worker, fewer for huge
-//!   frames) and no path can leak one.
+//!   stale: memory is bounded by the slot count (config.rs: two per worker in every-frame mode,
+//!   one in live mode, fewer for huge frames) and no path can leak one.
 //! * Model, thresholds and input size are read once per frame at dispatch: a swap takes effect
 //!   at the next frame boundary and a frame is never decoded by a half-swapped model.
 //! * Dropping the pipeline stops and joins its named threads. Errors from any stage arrive once,
@@ -109,11 +109,15 @@ fn frame_slots(info: &SourceInfo, config: &PipelineConfig) -> (usize, usize) {
         n => n,
     };
     let slots = config.slots_for(frame_bytes);
-    let capacity = match config.mode {
-        Mode::EveryFrame => slots,
-        Mode::Live => 1,
-    };
-    (slots, capacity)
+    match config.mode {
+        Mode::EveryFrame => (slots, slots),
+        // Live: one frame in flight per worker and no queue in front of them. A second slot
+        // per worker would let the dispatcher queue a frame behind a busy worker, where it can
+        // no longer be replaced by a newer one and waits a whole inference (measured with
+        // `bench --live`: latency 2-3x the inference time). The newest frame waits in the
+        // one-frame hand-over channel instead, replaced until a worker is free.
+        Mode::Live => (slots.min(config.workers.max(1)), 1),
+    }
 }
 
 /// The running worker loops: the pool they run on, where the dispatcher sends them work, and
@@ -318,6 +322,43 @@ impl Drop for Pipeline {
             {
                 break;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceKind;
+
+    fn info() -> SourceInfo {
+        SourceInfo {
+            name: "cam".into(),
+            kind: SourceKind::Camera,
+            width: 1280,
+            height: 720,
+            fps: Some(30.0),
+            duration_ms: None,
+            frame_count: None,
+            details: String::new(),
+        }
+    }
+
+    #[test]
+    fn live_mode_queues_no_frame_behind_a_busy_worker() {
+        for workers in [1, 2, 4] {
+            let live = PipelineConfig {
+                workers,
+                mode: Mode::Live,
+                ..Default::default()
+            };
+            // One frame in flight per worker; the newest waits in a one-frame hand-over.
+            assert_eq!(frame_slots(&info(), &live), (workers, 1));
+            let batch = PipelineConfig {
+                mode: Mode::EveryFrame,
+                ..live
+            };
+            assert_eq!(frame_slots(&info(), &batch), (2 * workers, 2 * workers));
         }
     }
 }

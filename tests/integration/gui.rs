@@ -16,6 +16,8 @@ fn harness(settings: Settings) -> Harness<'static, CenterscopeApp> {
 
 fn settings() -> Settings {
     Settings {
+        // These tests are about 2 workers (ordering, restarts): not the automatic split.
+        split_auto: false,
         workers: 2,
         ..Settings::default()
     }

@@ -30,6 +30,8 @@ fn settle_until(
 fn quiet_settings() -> Settings {
     Settings {
         show_stats: false,
+        // The automatic split names the core count: manual keeps the picture machine-free.
+        split_auto: false,
         workers: 1,
         ..Settings::default()
     }

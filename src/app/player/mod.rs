@@ -297,13 +297,13 @@ impl Player {
         let info = source.info().clone();
         let video_like = matches!(info.kind, SourceKind::Video | SourceKind::ImageFolder);
         let config = PipelineConfig {
-            workers: settings.workers,
+            workers: settings.view_split().0,
             mode: Mode::for_display(info.kind),
             realtime: video_like,
             looping: settings.looping && video_like,
             on_event: self.wake.clone(),
             debug_delay: self.debug_delay,
-            matmul_threads: settings.matmul_threads,
+            matmul_threads: settings.view_split().1,
             ..Default::default()
         };
         if let Some(old) = self.playing.take() {

@@ -153,7 +153,20 @@ fn input_size(app: &mut CenterscopeApp, model: &Arc<Model>, ui: &mut egui::Ui) {
 }
 
 fn workers(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
-    let mut restart = false;
+    let mut restart = ui
+        .checkbox(&mut app.settings.split_auto, "Lowest latency (auto)")
+        .on_hover_text(
+            "One frame at a time on every core: the shown frame is as fresh as it can be",
+        )
+        .changed();
+    if app.settings.split_auto {
+        let (w, t) = app.settings.view_split();
+        ui.label(format!("{w} worker × {t} threads/frame"));
+        if restart {
+            app.player_mut().restart_at_current();
+        }
+        return;
+    }
     let max_workers = crate::pipeline::max_workers();
     ui.horizontal(|ui| {
         // Restarting the pipeline is not free: apply when the value is let go, not on every
@@ -170,7 +183,7 @@ fn workers(app: &mut CenterscopeApp, ui: &mut egui::Ui) {
                     .range(1..=crate::pipeline::MAX_MATMUL_THREADS),
             )
             .on_hover_text("Threads inside one inference: lower latency per frame");
-        restart = settled(&a) || settled(&b);
+        restart |= settled(&a) || settled(&b);
     });
     if restart {
         app.player_mut().restart_at_current();
