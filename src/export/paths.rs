@@ -112,6 +112,14 @@ pub fn output_path(input: &InputFile, output_dir: Option<&Path>, suffix: &str) -
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let file = match input.path.extension() {
+                // A container the encoder does not write (.ts, .mpg) becomes .mp4.
+                Some(ext)
+                    if is_video_path(&input.path)
+                        && !crate::output::video::VIDEO_EXTENSIONS
+                            .contains(&ext.to_string_lossy().to_ascii_lowercase().as_str()) =>
+                {
+                    format!("{stem}{suffix}.mp4")
+                }
                 Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
                 None => format!("{stem}{suffix}"),
             };
@@ -137,6 +145,14 @@ mod tests {
         assert_eq!(
             output_path(&f, Some(Path::new("/out")), "_anonymized"),
             PathBuf::from("/out/b/clip.MP4")
+        );
+        let ts = InputFile {
+            path: PathBuf::from("/tv/news.ts"),
+            root: None,
+        };
+        assert_eq!(
+            output_path(&ts, None, "_anonymized"),
+            PathBuf::from("/tv/news_anonymized.mp4")
         );
         let single = InputFile {
             path: PathBuf::from("photo.jpg"),

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 
 /// Extensions written as video.
-pub const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "mkv", "webm", "mov", "avi"];
+pub const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "m4v", "mkv", "webm", "mov", "avi"];
 
 /// Frames waiting for the encoder (each is one decoded picture in memory).
 const FEED_QUEUE_FRAMES: usize = 4;

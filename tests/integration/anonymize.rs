@@ -597,3 +597,59 @@ fn a_missing_camera_is_one_clear_line() {
     let still = image("astronaut.jpg");
     run(&["anonymize", &still, "--duration", "3"]).assert_user_error("--duration");
 }
+
+#[test]
+fn pictures_keep_exif_with_the_orientation_applied_unless_stripped() {
+    // A 40x20 photo tagged "rotate 90° clockwise" (EXIF orientation 6).
+    let img = image::RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let mut tagged = jpeg[..2].to_vec();
+    tagged.extend(crate::video::exif_orientation_segment(6));
+    tagged.extend_from_slice(&jpeg[2..]);
+    let dir = tmp();
+    let input = dir.path().join("phone.jpg");
+    std::fs::write(&input, tagged).unwrap();
+
+    let orientation_of = |p: &Path| -> Option<image::metadata::Orientation> {
+        use image::ImageDecoder;
+        let mut d = image::ImageReader::open(p)
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        let exif = d.exif_metadata().unwrap()?;
+        image::metadata::Orientation::from_exif_chunk(&exif)
+    };
+    let r = run(&["anonymize", &input.to_string_lossy()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("phone_anonymized.jpg");
+    // Upright pixels, and the EXIF block kept with its orientation reset (no double turn).
+    assert_eq!(image::open(&out).unwrap().to_rgb8().dimensions(), (20, 40));
+    assert_eq!(
+        orientation_of(&out),
+        Some(image::metadata::Orientation::NoTransforms)
+    );
+    let stripped = dir.path().join("stripped.jpg");
+    let r = run(&[
+        "anonymize",
+        &input.to_string_lossy(),
+        "-o",
+        &stripped.to_string_lossy(),
+        "--strip-metadata",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(orientation_of(&stripped), None, "no EXIF left");
+}

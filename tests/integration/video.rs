@@ -337,7 +337,7 @@ fn camera_listing_works_without_devices() {
 }
 
 /// A JPEG APP1 segment holding only an EXIF orientation tag.
-fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
+pub fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
     let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0];
     tiff.extend_from_slice(&1u16.to_le_bytes());
     tiff.extend_from_slice(&0x0112u16.to_le_bytes());
