@@ -61,7 +61,11 @@ impl ExportForm {
         let ext = input
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .filter(|e| crate::output::video::VIDEO_EXTENSIONS.contains(&e.as_str()))
+            .filter(|e| {
+                // A picture stays a picture; a video keeps a container the encoder writes.
+                crate::source::is_image_path(input)
+                    || crate::output::video::VIDEO_EXTENSIONS.contains(&e.as_str())
+            })
             .unwrap_or_else(|| "mp4".into());
         let suffix = if self.anonymize {
             "_anonymized"
@@ -231,4 +235,22 @@ pub fn open_folder(dir: &Path) -> Result<()> {
         .spawn()
         .map(|_| ())
         .map_err(|e| Error::io(format!("cannot open {} with {program}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_output_names_follow_the_kind_and_keep_pictures_pictures() {
+        let mut f = ExportForm::for_input("/v/clip.ts");
+        assert_eq!(f.output, "/v/clip_anonymized.mp4");
+        f.anonymize = false;
+        assert_eq!(f.default_output(), "/v/clip_annotated.mp4");
+        assert_eq!(
+            ExportForm::for_input("/p/photo.JPG").output,
+            "/p/photo_anonymized.jpg"
+        );
+        assert_eq!(ExportForm::for_input("a.mkv").output, "a_anonymized.mkv");
+    }
 }
