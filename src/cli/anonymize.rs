@@ -6,7 +6,6 @@ use super::progress::Progress;
 use super::{parse_seconds, parse_size, parse_unit, parse_workers};
 use crate::export::paths::{collect_inputs, output_path, InputFile};
 use crate::export::{cover_class_filter, ExportJob, ExportKind, ExportSummary};
-use crate::model::Registry;
 use crate::output::atomic::InputGuard;
 use crate::output::cover::{CoverParams, CoverStyle, MaskShape};
 use crate::output::video::EncodeSettings;
@@ -263,12 +262,7 @@ pub fn run(args: AnonymizeArgs) -> Result<()> {
     for (_, out) in &targets {
         guard.check("--output", out)?;
     }
-    let mut registry = Registry::with_user_models();
-    let entry = registry.resolve(&args.model)?;
-    if let Some(size) = args.size {
-        entry.manifest.check_size(size)?;
-    }
-    let model = entry.load()?;
+    let model = crate::model::load_checked(&args.model, args.size)?;
     let mut params = model.default_params();
     params.score_threshold = args.threshold;
     params.class_filter = Some(Arc::new(cover_class_filter(&model, &args.classes)?));

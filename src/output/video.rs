@@ -10,7 +10,7 @@
 
 use super::atomic::PartialPath;
 use super::mkv;
-use crate::source::video::{file_url, INSTALL_HINT};
+use crate::source::video::{file_url, spawn_error};
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, Sender};
 use std::io::{BufRead, BufReader, Write};
@@ -144,12 +144,7 @@ pub fn probe_other_streams(path: &Path) -> Result<Vec<OtherStream>> {
         .arg(file_url(path))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Source(format!("ffprobe not found: {INSTALL_HINT}"))
-            }
-            _ => Error::io("cannot run ffprobe", e),
-        })?;
+        .map_err(|e| spawn_error("ffprobe", e))?;
     if !out.status.success() {
         return Err(Error::input(path, "ffprobe cannot read its streams"));
     }
@@ -334,12 +329,7 @@ impl VideoWriter {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::Source(format!("ffmpeg not found: {INSTALL_HINT}"))
-                }
-                _ => Error::io("cannot start ffmpeg", e),
-            })?;
+            .map_err(|e| spawn_error("ffmpeg", e))?;
         let stderr = child.stderr.take().map(|err| {
             std::thread::Builder::new()
                 .name("encoder-log".into())

@@ -44,6 +44,16 @@ impl Probe {
     }
 }
 
+/// A failure to start `ffmpeg` or `ffprobe`: a missing program says how to install it.
+pub fn spawn_error(program: &str, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::Source(format!("{program} not found: {INSTALL_HINT}"))
+        }
+        _ => Error::io(format!("cannot start {program}"), e),
+    }
+}
+
 /// `path` as an ffmpeg `file:` URL, so a name with a colon (`a:b.mp4`) is never read as a
 /// protocol and a name starting with `-` never as an option.
 pub fn file_url(path: &Path) -> std::ffi::OsString {
@@ -67,10 +77,7 @@ pub fn probe(path: &Path) -> Result<Probe> {
         .arg(file_url(path))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Source(format!("ffprobe not found: {INSTALL_HINT}")),
-            _ => Error::io("cannot run ffprobe", e),
-        })?;
+        .map_err(|e| spawn_error("ffprobe", e))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         let last = msg
@@ -243,12 +250,7 @@ impl VideoSource {
             .fps_mode("passthrough")
             .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
             .output("pipe:1");
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Source(format!("ffmpeg not found: {INSTALL_HINT}"))
-            }
-            _ => Error::io("cannot start ffmpeg", e),
-        })?;
+        let mut child = cmd.spawn().map_err(|e| spawn_error("ffmpeg", e))?;
         let stdout = child
             .take_stdout()
             .ok_or_else(|| Error::Other("ffmpeg stdout unavailable".into()))?;

@@ -601,23 +601,7 @@ fn a_missing_camera_is_one_clear_line() {
 #[test]
 fn pictures_keep_exif_with_the_orientation_applied_unless_stripped() {
     // A 40x20 photo tagged "rotate 90° clockwise" (EXIF orientation 6).
-    let img = image::RgbImage::from_fn(40, 20, |x, _| {
-        if x < 20 {
-            image::Rgb([255, 0, 0])
-        } else {
-            image::Rgb([0, 0, 255])
-        }
-    });
-    let mut jpeg = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-    let mut tagged = jpeg[..2].to_vec();
-    tagged.extend(crate::video::exif_orientation_segment(6));
-    tagged.extend_from_slice(&jpeg[2..]);
+    let tagged = crate::common::exif_tagged_jpeg(6);
     let dir = tmp();
     let input = dir.path().join("phone.jpg");
     std::fs::write(&input, tagged).unwrap();

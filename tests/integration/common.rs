@@ -202,3 +202,36 @@ pub fn wait_until(
         std::thread::sleep(Duration::from_millis(16));
     }
 }
+
+/// A 40x20 JPEG, left half red, right half blue, tagged with EXIF `orientation`.
+pub fn exif_tagged_jpeg(orientation: u16) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode");
+    let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0];
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+    tiff.extend_from_slice(&3u16.to_le_bytes());
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend(tiff);
+    let mut tagged = jpeg[..2].to_vec();
+    tagged.extend_from_slice(&[0xFF, 0xE1]);
+    tagged.extend(((payload.len() + 2) as u16).to_be_bytes());
+    tagged.extend(payload);
+    tagged.extend_from_slice(&jpeg[2..]);
+    tagged
+}

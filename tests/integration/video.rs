@@ -337,42 +337,11 @@ fn camera_listing_works_without_devices() {
 }
 
 /// A JPEG APP1 segment holding only an EXIF orientation tag.
-pub fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
-    let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0];
-    tiff.extend_from_slice(&1u16.to_le_bytes());
-    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
-    tiff.extend_from_slice(&3u16.to_le_bytes());
-    tiff.extend_from_slice(&1u32.to_le_bytes());
-    tiff.extend_from_slice(&orientation.to_le_bytes());
-    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend(tiff);
-    let mut seg = vec![0xFF, 0xE1];
-    seg.extend(((payload.len() + 2) as u16).to_be_bytes());
-    seg.extend(payload);
-    seg
-}
 
 #[test]
 fn exif_orientation_of_stills_is_applied() {
     // 40x20, left half red; EXIF orientation 6 = "rotate 90° clockwise to display".
-    let img = image::RgbImage::from_fn(40, 20, |x, _| {
-        if x < 20 {
-            image::Rgb([255, 0, 0])
-        } else {
-            image::Rgb([0, 0, 255])
-        }
-    });
-    let mut jpeg = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .expect("encode");
-    let mut tagged = jpeg[..2].to_vec();
-    tagged.extend(exif_orientation_segment(6));
-    tagged.extend_from_slice(&jpeg[2..]);
+    let tagged = exif_tagged_jpeg(6);
     let dir = tmp();
     let path = dir.path().join("phone.jpg");
     std::fs::write(&path, tagged).expect("write");

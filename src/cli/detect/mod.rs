@@ -8,7 +8,7 @@ use annotator::Annotator;
 
 use super::progress::Progress;
 use super::{parse_seconds, parse_size, parse_unit, parse_workers};
-use crate::model::{Registry, DEFAULT_MODEL};
+use crate::model::DEFAULT_MODEL;
 use crate::output::atomic::InputGuard;
 use crate::output::video::EncodeSettings;
 use crate::output::{Format, ResultWriter};
@@ -130,12 +130,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         Some(w) => crate::pipeline::check_workers(w).map_err(|e| flag_error("--workers", e))?,
         None => crate::pipeline::default_workers(),
     };
-    let mut registry = Registry::with_user_models();
-    let entry = registry.resolve(&args.model)?;
-    if let Some(size) = args.size {
-        entry.manifest.check_size(size)?;
-    }
-    let model = entry.load()?;
+    let model = crate::model::load_checked(&args.model, args.size)?;
     let mut params = model.default_params();
     if let Some(t) = args.threshold {
         params.score_threshold = t;
