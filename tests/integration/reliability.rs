@@ -385,3 +385,24 @@ fn huge_frames_run_in_bounded_memory_and_absurd_ones_are_refused() {
     );
     run(&["detect", &s(&absurd)]).assert_user_error("megapixels");
 }
+
+#[test]
+fn an_onnx_file_whose_output_nothing_produces_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target (fuzz/README.md): tract-onnx 0.23.9 panicked with
+    // "no entry found for key" on a graph output that no node produces.
+    let manifest = centerscope::model::Manifest::parse(
+        include_str!("../fixtures/classic/tiny-centernet.json"),
+        "tiny-centernet.json",
+    )
+    .unwrap();
+    let bytes =
+        std::fs::read(crate::common::fixture("fuzz/onnx-output-not-produced.onnx")).unwrap();
+    let err = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
+        .expect("no panic")
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("is not produced by any node"),
+        "{err}"
+    );
+}

@@ -9,16 +9,46 @@ use tract_onnx::prelude::*;
 
 /// Parse `onnx` (the bytes of the model file) into an inference graph.
 pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceModel> {
-    let mut reader = onnx;
-    tract_onnx::onnx().model_for_read(&mut reader).map_err(|e| {
+    let unreadable = |why: String| {
         model_err(
             manifest,
-            format!(
-                "the file is not a readable ONNX model ({}); re-export or re-download it",
-                root_cause(&e)
-            ),
+            format!("the file is not a readable ONNX model ({why}); re-export or re-download it"),
         )
-    })
+    };
+    let framework = tract_onnx::onnx();
+    let mut reader = onnx;
+    let proto = framework
+        .proto_model_for_read(&mut reader)
+        .map_err(|e| unreadable(root_cause(&e)))?;
+    // tract indexes outputs by name and panics on a name nothing produces (found by the
+    // onnx_load fuzz target): refuse such a graph here, with its name.
+    if let Some(graph) = &proto.graph {
+        let produced: std::collections::HashSet<&str> = graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+            .chain(
+                graph
+                    .node
+                    .iter()
+                    .flat_map(|n| n.output.iter().map(String::as_str)),
+            )
+            .collect();
+        if let Some(missing) = graph
+            .output
+            .iter()
+            .find(|o| !produced.contains(o.name.as_str()))
+        {
+            return Err(unreadable(format!(
+                "graph output \"{}\" is not produced by any node",
+                missing.name
+            )));
+        }
+    }
+    framework
+        .model_for_proto_model(&proto)
+        .map_err(|e| unreadable(root_cause(&e)))
 }
 
 /// Exactly one image input, named as the manifest says.
