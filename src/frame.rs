@@ -32,6 +32,14 @@ impl Frame {
         Frame::new(index, pts_ms, width, height, image.into_raw())
     }
 
+    /// The picture as an `image` buffer, without a copy when nothing else shares it (an
+    /// export's frame after detection).
+    pub fn into_image(self) -> image::RgbImage {
+        let (w, h) = (self.width, self.height);
+        let rgb = Arc::try_unwrap(self.rgb).unwrap_or_else(|shared| shared.as_ref().clone());
+        image::RgbImage::from_raw(w, h, rgb).unwrap_or_else(|| image::RgbImage::new(w, h))
+    }
+
     /// A copy of the picture as an `image` buffer (for drawing and saving).
     pub fn to_image(&self) -> image::RgbImage {
         image::RgbImage::from_raw(self.width, self.height, self.rgb.as_ref().clone())

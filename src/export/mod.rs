@@ -208,7 +208,7 @@ struct FrameRenderer<'a> {
 }
 
 impl FrameRenderer<'_> {
-    fn render(&mut self, frame: &Frame, mut detections: Vec<Detection>) -> image::RgbImage {
+    fn render(&mut self, frame: Frame, mut detections: Vec<Detection>) -> image::RgbImage {
         let threshold = self.threshold;
         let mut predicted = Vec::new();
         if let Some(t) = self.tracker.as_mut() {
@@ -217,7 +217,7 @@ impl FrameRenderer<'_> {
         }
         // A detection below the threshold that continues a track is still that object.
         detections.retain(|d| d.score >= threshold || d.track_id.is_some());
-        let mut img = frame.to_image();
+        let mut img = frame.into_image();
         match self.kind {
             ExportKind::Anonymize {
                 cover, draw_boxes, ..
@@ -337,8 +337,9 @@ fn export_video(
                 {
                     break None;
                 }
-                let img = render.render(&r.frame, r.detections);
-                if let Err(e) = writer.push(img, r.frame.pts_ms) {
+                let pts_ms = r.frame.pts_ms;
+                let img = render.render(r.frame, r.detections);
+                if let Err(e) = writer.push(img, pts_ms) {
                     break Some(e);
                 }
                 progress.frames_done += 1;
@@ -352,17 +353,14 @@ fn export_video(
                     ..
                 } => {
                     // Nothing of a frame that could not be analysed may show.
-                    let mut img = frame.to_image();
+                    let (index, pts_ms) = (frame.index, frame.pts_ms);
+                    let mut img = frame.into_image();
                     cover_all(&mut img, cover);
-                    if let Err(e) = writer.push(img, frame.pts_ms) {
+                    if let Err(e) = writer.push(img, pts_ms) {
                         break Some(e);
                     }
                     covered_whole += 1;
-                    warnings.push(format!(
-                        "frame {} covered whole: {}",
-                        frame.index,
-                        e.one_line()
-                    ));
+                    warnings.push(format!("frame {} covered whole: {}", index, e.one_line()));
                     progress.frames_done += 1;
                     progress.elapsed = started.elapsed();
                     on_progress(&progress);
@@ -500,7 +498,7 @@ fn export_picture(job: &ExportJob) -> Result<ExportSummary> {
         regions: 0,
         frames_with_predicted: 0,
     };
-    let out = render.render(&frame, detections);
+    let out = render.render(frame, detections);
     save_picture(&out, &job.output, exif)?;
     Ok(ExportSummary {
         output: job.output.clone(),
@@ -567,7 +565,7 @@ mod tests {
         for i in 0..13u64 {
             let x = 20.0 + 4.0 * i as f32;
             let dets = if i < 10 { vec![face(x)] } else { vec![] };
-            let out = r.render(&stripes(i), dets);
+            let out = r.render(stripes(i), dets);
             let (cx, cy) = ((x + 20.0) as u32, 65);
             assert!(
                 detail_at(&out, cx, cy) < 40,
@@ -587,7 +585,7 @@ mod tests {
             regions: 0,
             frames_with_predicted: 0,
         };
-        let out = plain.render(&stripes(10), vec![]);
+        let out = plain.render(stripes(10), vec![]);
         assert!(detail_at(&out, 80, 65) > 200);
     }
 }
