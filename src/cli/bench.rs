@@ -265,6 +265,26 @@ fn print_table_row(report: &BenchReport) {
     }
 }
 
+/// A pipeline over `frames` repeated to `n` (at [`LIVE_FPS`] timestamps) with the model's
+/// default settings.
+fn start_on_frames(
+    model: &std::sync::Arc<crate::model::Model>,
+    frames: &[Frame],
+    n: u64,
+    config: PipelineConfig,
+    size: Option<[usize; 2]>,
+) -> Result<Pipeline> {
+    let source = MemorySource::new("bench", frames.to_vec(), n, Some(LIVE_FPS));
+    let pipeline = Pipeline::start(
+        Box::new(source),
+        model.clone(),
+        model.default_params(),
+        config,
+    )?;
+    pipeline.controls().set_input_size(size);
+    Ok(pipeline)
+}
+
 /// Camera-like frame rate of `bench --live`.
 const LIVE_FPS: f64 = 30.0;
 
@@ -278,7 +298,6 @@ fn live_run(
     size: Option<[usize; 2]>,
     n: u64,
 ) -> Result<(Vec<f64>, u64)> {
-    let source = MemorySource::new("live", frames.to_vec(), n, Some(LIVE_FPS));
     let config = PipelineConfig {
         workers,
         mode: Mode::Live,
@@ -286,13 +305,7 @@ fn live_run(
         matmul_threads,
         ..Default::default()
     };
-    let mut pipeline = Pipeline::start(
-        Box::new(source),
-        model.clone(),
-        model.default_params(),
-        config,
-    )?;
-    pipeline.controls().set_input_size(size);
+    let mut pipeline = start_on_frames(model, frames, n, config, size)?;
     let mut latencies = Vec::new();
     let mut seen = 0usize;
     while let Some(ev) = pipeline.recv() {
@@ -351,20 +364,13 @@ fn throughput(
     n: u64,
 ) -> Result<f64> {
     let warm = (WARMUP * workers) as u64;
-    let source = MemorySource::new("bench", frames.to_vec(), n + warm, Some(30.0));
     let config = PipelineConfig {
         workers,
         mode: Mode::EveryFrame,
         matmul_threads,
         ..Default::default()
     };
-    let mut pipeline = Pipeline::start(
-        Box::new(source),
-        model.clone(),
-        model.default_params(),
-        config,
-    )?;
-    pipeline.controls().set_input_size(size);
+    let mut pipeline = start_on_frames(model, frames, n + warm, config, size)?;
     let mut seen = 0u64;
     let mut t0 = Instant::now();
     while let Some(ev) = pipeline.recv() {
