@@ -3,6 +3,7 @@
 //! with the single-worker throughput measured in the same run as the reference.
 
 use super::{parse_size, parse_workers};
+use crate::kernels::with_executor;
 use crate::model::{ModelEntry, Registry, Session, DEFAULT_MODEL};
 use crate::pipeline::stats::{percentiles, Percentiles, StageSamples};
 use crate::pipeline::{Event, Mode, Pipeline, PipelineConfig};
@@ -12,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_linalg::multithread::Executor;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -37,8 +38,8 @@ pub struct BenchArgs {
     /// Print one JSON object per model instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Also time every operator of the network (single thread) and list where inference
-    /// time goes, by operator kind.
+    /// Also time every operator of the network (with --matmul-threads threads) and list
+    /// where inference time goes, by operator kind.
     #[arg(long)]
     pub ops: bool,
     /// Measure live-view latency instead: frames arrive in real time (30 fps) and the
@@ -74,6 +75,9 @@ pub struct BenchReport {
     /// Pipeline throughput with one worker, measured in the same run.
     pub fps_1_worker: f64,
     pub speedup: f64,
+    /// This CPU's compute and memory ceilings, measured in the same run (with `--ops`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceilings: Option<crate::kernels::roofline::Ceilings>,
     /// Inference time by operator kind (with `--ops`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ops: Vec<crate::model::runtime::OpTime>,
@@ -162,7 +166,12 @@ fn bench_model(
     } else {
         throughput(&model, frames, workers, mt, args.size, args.frames)?
     };
-    let ops = if args.ops {
+    let ops = if args.ops && mt > 1 {
+        let executor = Executor::multithread(mt);
+        with_executor(&executor, || {
+            session.profile_ops(&frames[0], args.frames as usize)
+        })?
+    } else if args.ops {
         session.profile_ops(&frames[0], args.frames as usize)?
     } else {
         Vec::new()
@@ -186,6 +195,7 @@ fn bench_model(
         fps,
         fps_1_worker: fps_1,
         speedup: fps / fps_1.max(1e-9),
+        ceilings: args.ops.then(crate::kernels::roofline::measure_ceilings),
         ops,
     })
 }
@@ -204,7 +214,7 @@ fn latency(
     let runs = timed + WARMUP;
     for (i, f) in frames.iter().cycle().take(runs).enumerate() {
         let (_, t) = match &executor {
-            Some(e) => multithread_tract_scope(e.clone(), || session.detect(f, &params))?,
+            Some(e) => with_executor(e, || session.detect(f, &params))?,
             None => session.detect(f, &params)?,
         };
         if i >= WARMUP {
@@ -254,14 +264,33 @@ fn print_table_row(report: &BenchReport) {
         report.speedup
     );
     let total: f64 = report.ops.iter().map(|o| o.ms_per_run).sum();
-    for o in &report.ops {
+    if let Some(c) = report.ceilings {
         println!(
+            "    ceilings on one thread: 1x1 kernel in L2 {:.1} GMAC/s, memory copy {:.1} GB/s",
+            c.gmacs_per_s, c.gbytes_per_s
+        );
+    }
+    for o in &report.ops {
+        let mut line = format!(
             "    {:<40} {:>4} nodes {:>9.2} ms {:>5.1}%",
             o.kind,
             o.nodes,
             o.ms_per_run,
             100.0 * o.ms_per_run / total.max(1e-9)
         );
+        if o.macs > 0 && o.ms_per_run > 0.0 {
+            let gmacs = o.macs as f64 / o.ms_per_run / 1e6;
+            let gbs = o.bytes as f64 / o.ms_per_run / 1e6;
+            line.push_str(&format!(" {gmacs:>7.1} GMAC/s {gbs:>6.1} GB/s"));
+            if let Some(c) = report.ceilings {
+                line.push_str(&format!(
+                    " ({:>3.0}% / {:>3.0}%)",
+                    100.0 * gmacs / c.gmacs_per_s,
+                    100.0 * gbs / c.gbytes_per_s
+                ));
+            }
+        }
+        println!("{line}");
     }
 }
 

@@ -30,6 +30,12 @@ pub struct DepthwiseConv {
     pub act: Activation,
 }
 
+/// Depthwise layers smaller than this many multiply-adds run on one thread. Lower than the
+/// 1×1 threshold: a depthwise multiply-add costs ~8× more time (few per loaded value), so
+/// 0.25 M of them (~50 µs) already pay for a fork (the 576-channel 16×16 layers of MoveNet,
+/// 1.3 M, ran on one thread at 2 M).
+const PARALLEL_MIN_MACS: usize = 250_000;
+
 impl DepthwiseConv {
     /// Whether the kernels cover this shape.
     pub fn supports(kernel: usize, stride: usize) -> bool {
@@ -45,7 +51,7 @@ impl DepthwiseConv {
         // Channels are independent: with several threads (`--matmul-threads`) groups of
         // them run in parallel, each with its own scratch.
         let macs = self.channels * oh * ow * self.kernel * self.kernel;
-        let parts = if macs < super::PARALLEL_MIN_MACS {
+        let parts = if macs < PARALLEL_MIN_MACS {
             1
         } else {
             super::parallelism().min(self.channels)
@@ -242,14 +248,15 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
                 }
             }
         }
+        // The activation on the accumulators (in registers), not in a pass over the output.
+        let row = &mut sc.row[q..][..4 * V];
         for (j, a) in acc.iter().enumerate() {
-            sc.row[q + j * V..][..V].copy_from_slice(a);
+            row[j * V..][..V].copy_from_slice(a);
         }
+        job.act.apply_slice(row);
     }
     for oy in 0..oh {
-        let dst = &mut out[oy * ow..][..ow];
-        dst.copy_from_slice(&sc.row[oy * wq..][..ow]);
-        job.act.apply_slice(dst);
+        out[oy * ow..][..ow].copy_from_slice(&sc.row[oy * wq..][..ow]);
     }
 }
 

@@ -27,6 +27,7 @@ pub mod fused;
 pub mod pointwise;
 pub mod reduce;
 pub mod resize;
+pub mod roofline;
 pub mod simd;
 pub mod spatial;
 
@@ -89,6 +90,21 @@ fn parallelism() -> usize {
         Executor::MultiThread(pool) => pool.current_num_threads(),
         _ => 1,
     }
+}
+
+/// Run `f` (one inference) with `executor`'s threads for its operators: tract's matrix
+/// products and our kernels split their work over them.
+///
+/// Tried and left (2026-12-02): running `f` itself on a pool thread, with the other pool
+/// threads spinning for the length of `f` so that no split waits for a sleeping thread to
+/// wake (onnxruntime's pool spins). With one worker it was not measurably faster on this
+/// noisy VM; with several workers spinning threads outnumbered the cores (throughput fell
+/// from 40 to 10 fps) and a pool shared by workers deadlocked. See docs/benchmarks.md.
+pub fn with_executor<R>(
+    executor: &tract_linalg::multithread::Executor,
+    f: impl FnOnce() -> R,
+) -> R {
+    tract_linalg::multithread::multithread_tract_scope(executor.clone(), f)
 }
 
 /// Run `f` on every part, in parallel on tract's executor when it has several threads.

@@ -108,36 +108,46 @@ pub(crate) fn pack(isa: Isa, k: usize, cout: usize, weights: &[f32]) -> Vec<f32>
 /// `p < pixels`: a 1×1 convolution when `offs[i] = i · pixels`, any convolution when the
 /// offsets point at shifted copies of the input (see `spatial`).
 pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
-    assert!(job.offs.len() == job.cin);
-    assert!(job.offs.iter().all(|&o| o + job.pixels <= job.x.len()));
-    assert!(job.ds >= job.pixels && out.len() >= (job.cout - 1) * job.ds + job.pixels);
-    if let Some(r) = job.residual {
-        assert!(r.len() >= (job.cout - 1) * job.ds + job.pixels);
-    }
-    // With several threads (`--matmul-threads`), groups of output blocks run in parallel:
-    // each group owns a contiguous range of output rows.
-    let (mr, _) = tile(isa);
+    job.check(out.len());
+    let (mr, nr) = tile(isa);
     let blocks = job.cout.div_ceil(mr);
     let macs = job.cin * job.cout * job.pixels;
-    let parts = super::parallelism().min(blocks);
-    if parts <= 1 || macs < super::PARALLEL_MIN_MACS {
+    let threads = super::parallelism();
+    if threads <= 1 || macs < super::PARALLEL_MIN_MACS {
         return gemm_serial(isa, job, out);
     }
+    // With several threads (`--matmul-threads`) the product is split one of two ways:
+    // - by pixels (each part all output channels of a range of pixel tiles) when there are
+    //   many pixels: every thread reads only its share of the input, and the parts are equal
+    //   to a tile whatever the channel count (splitting 16 or 32 channels into 12-channel
+    //   blocks gave one thread three times the work of the other);
+    // - by output-channel blocks on the small late feature maps, where the weights are the
+    //   bigger operand and a pixel split would have every thread read all of them.
+    let tiles = job.pixels.div_ceil(nr);
+    let dst = Dst::new(out);
+    if tiles >= PIXEL_SPLIT_MIN_TILES * threads {
+        let per = tiles.div_ceil(threads) * nr;
+        let parts: Vec<usize> = (0..job.pixels).step_by(per).collect();
+        super::run_parts(parts, |p0| {
+            let p1 = (p0 + per).min(job.pixels);
+            let sub = Job {
+                x: &job.x[p0..],
+                pixels: p1 - p0,
+                residual: job.residual.map(|r| &r[p0..]),
+                ..*job
+            };
+            // SAFETY: the parts write disjoint pixel ranges [p0, p1) of every output row,
+            // and `out` is not touched otherwise until `run_parts` returns.
+            unsafe { gemm_serial_dst(isa, &sub, dst.offset(p0)) };
+        });
+        return;
+    }
+    let parts = threads.min(blocks);
     let per = blocks.div_ceil(parts);
-    let mut pieces = Vec::new();
-    let mut rest = out;
-    let mut b0 = 0;
-    while b0 < blocks {
+    let starts: Vec<usize> = (0..blocks).step_by(per).collect();
+    super::run_parts(starts, |b0| {
         let b1 = (b0 + per).min(blocks);
-        let o0 = b0 * mr;
-        let o1 = (b1 * mr).min(job.cout);
-        let (mine, tail) = if b1 < blocks {
-            let (a, b) = rest.split_at_mut((o1 - o0) * job.ds);
-            (a, b)
-        } else {
-            (rest, &mut [][..])
-        };
-        rest = tail;
+        let (o0, o1) = (b0 * mr, (b1 * mr).min(job.cout));
         let sub = Job {
             cout: o1 - o0,
             packed: &job.packed[b0 * job.cin * mr..],
@@ -145,20 +155,75 @@ pub(crate) fn gemm(isa: Isa, job: &Job, out: &mut [f32]) {
             residual: job.residual.map(|r| &r[o0 * job.ds..]),
             ..*job
         };
-        pieces.push((sub, mine));
-        b0 = b1;
+        // SAFETY: the parts write disjoint ranges of output rows [o0, o1).
+        unsafe { gemm_serial_dst(isa, &sub, dst.offset(o0 * job.ds)) };
+    });
+}
+
+/// A pixel split needs at least this many micro-kernel tiles per thread.
+const PIXEL_SPLIT_MIN_TILES: usize = 8;
+
+/// The destination of a product: `cout` rows `ds` floats apart, as a pointer so that threads
+/// can write disjoint pixel ranges of the same rows (see [`gemm`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Dst<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: a `Dst` is only written through by `gemm_serial_dst`, whose callers guarantee that
+// concurrent writers touch disjoint elements.
+unsafe impl Send for Dst<'_> {}
+unsafe impl Sync for Dst<'_> {}
+
+impl<'a> Dst<'a> {
+    pub(crate) fn new(out: &'a mut [f32]) -> Dst<'a> {
+        Dst {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+            _out: std::marker::PhantomData,
+        }
     }
-    super::run_parts(pieces, |(sub, mine)| gemm_serial(isa, &sub, mine));
+
+    pub(crate) fn offset(self, at: usize) -> Dst<'a> {
+        assert!(at <= self.len);
+        Dst {
+            // SAFETY: in bounds (checked above).
+            ptr: unsafe { self.ptr.add(at) },
+            len: self.len - at,
+            _out: std::marker::PhantomData,
+        }
+    }
+
+    /// `n` floats from `at`, as a slice.
+    ///
+    /// # Safety
+    /// No other thread reads or writes them while the slice lives.
+    unsafe fn slice(self, at: usize, n: usize) -> &'a mut [f32] {
+        assert!(at + n <= self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(at), n)
+    }
 }
 
 pub(crate) fn gemm_serial(isa: Isa, job: &Job, out: &mut [f32]) {
+    job.check(out.len());
+    // SAFETY: `out` is borrowed mutably: nobody else writes it.
+    unsafe { gemm_serial_dst(isa, job, Dst::new(out)) }
+}
+
+/// # Safety
+/// Every element of `out` this product writes (rows `o · ds + [0, pixels)`) is written by no
+/// other thread meanwhile.
+pub(crate) unsafe fn gemm_serial_dst(isa: Isa, job: &Job, out: Dst) {
+    job.check(out.len);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: ops are built for `Isa::best()` or, in tests, for a supported level.
-        Isa::Avx512 => unsafe { run_avx512(job, out) },
+        Isa::Avx512 => run_avx512(job, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2Fma => unsafe { run_avx2(job, out) },
+        Isa::Avx2Fma => run_avx2(job, out),
         _ => run_portable(job, out),
     }
 }
@@ -181,9 +246,21 @@ pub(crate) struct Job<'a> {
     pub ds: usize,
 }
 
+impl Job<'_> {
+    /// The bounds the products rely on, for an output of `out_len` floats.
+    fn check(&self, out_len: usize) {
+        assert!(self.offs.len() == self.cin);
+        assert!(self.offs.iter().all(|&o| o + self.pixels <= self.x.len()));
+        assert!(self.ds >= self.pixels && out_len >= (self.cout - 1) * self.ds + self.pixels);
+        if let Some(r) = self.residual {
+            assert!(r.len() >= (self.cout - 1) * self.ds + self.pixels);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run_avx512(job: &Job, out: &mut [f32]) {
+unsafe fn run_avx512(job: &Job, out: Dst) {
     // SAFETY (closure): avx512f is enabled on this function; `Tile::check` ran.
     conv::<12, 32>(job, out, |t, dst| unsafe { x86::tile_avx512(t, dst) });
     // Order the non-temporal stores before anything that follows.
@@ -192,13 +269,17 @@ unsafe fn run_avx512(job: &Job, out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(job: &Job, out: &mut [f32]) {
+unsafe fn run_avx2(job: &Job, out: Dst) {
     // SAFETY (closure): avx2 and fma are enabled on this function; `Tile::check` ran.
     conv::<6, 16>(job, out, |t, dst| unsafe { x86::tile_avx2(t, dst) })
 }
 
-fn run_portable(job: &Job, out: &mut [f32]) {
-    conv::<4, 8>(job, out, tile_portable::<4, 8, PORTABLE_FMA>)
+/// # Safety
+/// As [`gemm_serial_dst`].
+unsafe fn run_portable(job: &Job, out: Dst) {
+    conv::<4, 8>(job, out, |t, dst| unsafe {
+        tile_portable::<4, 8, PORTABLE_FMA>(t, dst)
+    })
 }
 
 /// One micro-kernel call: `rows` (≤ MR) output channels × NR pixels.
@@ -227,7 +308,7 @@ pub(crate) struct Tile<'a> {
 impl Tile<'_> {
     /// The bounds every micro-kernel relies on (checked once per tile, outside the loops).
     /// `max_off` is the largest of `offs[..cin]` (computed once per product).
-    fn check(&self, mr: usize, nr: usize, max_off: usize, dst: &[f32]) {
+    fn check(&self, mr: usize, nr: usize, max_off: usize, dst_len: usize) {
         assert!(self.rows >= 1 && self.rows <= mr);
         assert!(self.offs.len() >= self.cin);
         debug_assert_eq!(
@@ -237,7 +318,7 @@ impl Tile<'_> {
         assert!(max_off + self.x0 + nr <= self.x.len());
         assert!(self.w.len() >= self.cin * mr && self.bias.len() >= mr);
         let span = (self.rows - 1) * self.ds + nr;
-        assert!(dst.len() >= span);
+        assert!(dst_len >= span);
         if let Some(r) = self.residual {
             assert!(r.len() >= span);
         }
@@ -247,11 +328,10 @@ impl Tile<'_> {
 /// The tiling around a micro-kernel `kernel(tile, dst)`, which writes
 /// `act(Σ w·x + bias) (+ residual)` for `tile.rows` rows of NR pixels into `dst`.
 #[inline(always)]
-fn conv<const MR: usize, const NR: usize>(
-    job: &Job,
-    out: &mut [f32],
-    kernel: impl Fn(&Tile, &mut [f32]),
-) {
+///
+/// # Safety
+/// As [`gemm_serial_dst`]; `kernel` writes only the tile's rows × NR pixels of its `Dst`.
+unsafe fn conv<const MR: usize, const NR: usize>(job: &Job, out: Dst, kernel: impl Fn(&Tile, Dst)) {
     let (cin, p) = (job.cin, job.pixels);
     let blocks = job.cout.div_ceil(MR);
     let mut edge_x = Vec::new();
@@ -304,8 +384,8 @@ fn conv<const MR: usize, const NR: usize>(
                     stream,
                 };
                 if n == NR {
-                    let dst = &mut out[o0 * ds + p0..];
-                    tile.check(MR, NR, max_off, dst);
+                    let dst = out.offset(o0 * ds + p0);
+                    tile.check(MR, NR, max_off, dst.len);
                     kernel(&tile, dst);
                 } else {
                     tile.x = &edge_x;
@@ -315,11 +395,11 @@ fn conv<const MR: usize, const NR: usize>(
                     tile.residual = None;
                     tile.ds = NR;
                     tile.stream = false;
-                    tile.check(MR, NR, edge_max_off, &edge_out);
-                    kernel(&tile, &mut edge_out);
+                    tile.check(MR, NR, edge_max_off, edge_out.len());
+                    kernel(&tile, Dst::new(&mut edge_out));
                     for r in 0..rows {
                         let at = (o0 + r) * ds + p0;
-                        let dst = &mut out[at..][..n];
+                        let dst = out.slice(at, n);
                         dst.copy_from_slice(&edge_out[r * NR..][..n]);
                         job.act.apply_slice(dst);
                         if let Some(res) = job.residual {
@@ -343,8 +423,11 @@ const STREAM_OVER_FLOATS: usize = 2 << 20;
 const L2_BUDGET_FLOATS: usize = 64 * 1024;
 
 /// Portable micro-kernel (and the model for the SIMD ones).
+///
+/// # Safety
+/// `t.check(MR, NR, …, dst.len)` holds and no other thread touches the tile's rows of `dst`.
 #[inline(always)]
-fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &Tile, dst: &mut [f32]) {
+unsafe fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &Tile, dst: Dst) {
     let mut acc = [[0f32; NR]; MR];
     for (r, a) in acc.iter_mut().enumerate() {
         *a = [t.bias[r]; NR];
@@ -360,7 +443,7 @@ fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &Tile, ds
         }
     }
     for (r, a) in acc.iter().enumerate().take(t.rows) {
-        let d = &mut dst[r * t.ds..][..NR];
+        let d = dst.slice(r * t.ds, NR);
         d.copy_from_slice(a);
         t.act.apply_slice(d);
         if let Some(res) = t.residual {
@@ -373,7 +456,7 @@ fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &Tile, ds
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Activation, Tile};
+    use super::{Activation, Dst, Tile};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -417,9 +500,10 @@ mod x86 {
     /// only that many rows instead of 12.
     ///
     /// # Safety
-    /// avx512f must be available and `t.check(12, 32, dst)` must hold.
+    /// avx512f must be available, `t.check(12, 32, …, dst.len)` must hold, and no other thread
+    /// may touch the tile's rows of `dst`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_avx512(t: &Tile, dst: &mut [f32]) {
+    pub unsafe fn tile_avx512(t: &Tile, dst: Dst) {
         match t.rows {
             0..=4 => rows_avx512::<4>(t, dst),
             5..=8 => rows_avx512::<8>(t, dst),
@@ -432,7 +516,7 @@ mod x86 {
     /// # Safety
     /// As [`tile_avx512`], with `t.rows <= R <= 12`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows_avx512<const R: usize>(t: &Tile, dst: &mut [f32]) {
+    unsafe fn rows_avx512<const R: usize>(t: &Tile, dst: Dst) {
         const MR: usize = 12;
         debug_assert!(t.rows <= R && R <= MR);
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
@@ -453,7 +537,7 @@ mod x86 {
                 acc_r[1] = _mm512_fmadd_ps(wv, b, acc_r[1]);
             }
         }
-        let dp = dst.as_mut_ptr();
+        let dp = dst.ptr;
         for (r, acc_r) in acc.iter().enumerate().take(t.rows) {
             let d = dp.add(r * t.ds);
             let mut lo = act512(acc_r[0], t.act);
@@ -476,9 +560,10 @@ mod x86 {
     /// 6 output channels × 16 pixels in 12 ymm accumulators.
     ///
     /// # Safety
-    /// avx2 and fma must be available and `t.check(6, 16, dst)` must hold.
+    /// avx2 and fma must be available, `t.check(6, 16, …, dst.len)` must hold, and no other
+    /// thread may touch the tile's rows of `dst`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2(t: &Tile, dst: &mut [f32]) {
+    pub unsafe fn tile_avx2(t: &Tile, dst: Dst) {
         const MR: usize = 6;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         for (r, a) in acc.iter_mut().enumerate() {
@@ -498,7 +583,7 @@ mod x86 {
                 acc_r[1] = _mm256_fmadd_ps(wv, b, acc_r[1]);
             }
         }
-        let dp = dst.as_mut_ptr();
+        let dp = dst.ptr;
         for (r, acc_r) in acc.iter().enumerate().take(t.rows) {
             let d = dp.add(r * t.ds);
             let mut lo = act256(acc_r[0], t.act);
@@ -593,26 +678,33 @@ mod tests {
     fn threads_split_the_work_without_changing_a_bit() {
         use tract_linalg::multithread::{multithread_tract_scope, Executor};
         let mut seed = 3u64;
-        let (cin, cout, hw) = (64, 100, [40, 41]);
-        let p = hw[0] * hw[1];
-        let w = Arc::new(rand_vec(cin * cout, &mut seed));
-        let b = Arc::new(rand_vec(cout, &mut seed));
-        let x = rand_vec(cin * p, &mut seed);
-        let r = rand_vec(cout * p, &mut seed);
-        for isa in Isa::all_supported() {
-            let op = PointwiseConv::new(isa, cin, cout, hw, &w, b.clone(), Activation::Relu6, true);
-            let mut one = vec![f32::NAN; cout * p];
-            op.run(&x, Some(&r), &mut one);
-            let mut three = vec![f32::NAN; cout * p];
-            multithread_tract_scope(Executor::multithread(3), || {
-                op.run(&x, Some(&r), &mut three)
-            });
-            assert!(
-                one.iter()
-                    .zip(&three)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{isa:?}"
-            );
+        // Split by pixels (many tiles; 16 channels, which a block split balances badly),
+        // and by output-channel blocks (a small map with many channels).
+        for (cin, cout, hw) in [(64, 100, [40, 41]), (96, 16, [61, 37]), (1024, 100, [4, 5])] {
+            let p = hw[0] * hw[1];
+            assert!(cin * cout * p >= crate::kernels::PARALLEL_MIN_MACS);
+            let w = Arc::new(rand_vec(cin * cout, &mut seed));
+            let b = Arc::new(rand_vec(cout, &mut seed));
+            let x = rand_vec(cin * p, &mut seed);
+            let r = rand_vec(cout * p, &mut seed);
+            for isa in Isa::all_supported() {
+                let op =
+                    PointwiseConv::new(isa, cin, cout, hw, &w, b.clone(), Activation::Relu6, true);
+                let mut one = vec![f32::NAN; cout * p];
+                op.run(&x, Some(&r), &mut one);
+                for threads in [2, 3] {
+                    let mut many = vec![f32::NAN; cout * p];
+                    multithread_tract_scope(Executor::multithread(threads), || {
+                        op.run(&x, Some(&r), &mut many)
+                    });
+                    assert!(
+                        one.iter()
+                            .zip(&many)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} {cin}->{cout} {hw:?} {threads} threads"
+                    );
+                }
+            }
         }
     }
 

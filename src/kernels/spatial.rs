@@ -10,7 +10,7 @@
 //! straight into the output.
 
 use super::activation::Activation;
-use super::pointwise::{gemm, pack, Job};
+use super::pointwise::{gemm_serial_dst, pack, Dst, Job};
 use super::simd::Isa;
 use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
@@ -129,22 +129,38 @@ impl SpatialConv {
             }
         }
         // One product per output row, written straight into the output (row `y` of the
-        // phase planes starts `y * wq` further on for every tap).
-        for y in 0..oh {
-            let job = Job {
-                cin: self.cin * k * k,
-                cout: self.cout,
-                pixels: ow,
-                x: &buf[y * wq..],
-                offs: &offs,
-                packed: &self.packed,
-                bias: &self.bias,
-                act: self.act,
-                residual: None,
-                ds: oh * ow,
-            };
-            gemm(self.isa, &job, &mut output[y * ow..]);
+        // phase planes starts `y * wq` further on for every tap). With several threads, each
+        // takes a band of rows: the rows of one product are too short to split (a 640-wide
+        // stem row is ~0.3 M multiply-adds).
+        let job_for_row = |y: usize| Job {
+            cin: self.cin * k * k,
+            cout: self.cout,
+            pixels: ow,
+            x: &buf[y * wq..],
+            offs: &offs,
+            packed: &self.packed,
+            bias: &self.bias,
+            act: self.act,
+            residual: None,
+            ds: oh * ow,
+        };
+        let out = Dst::new(output);
+        let rows = |y0: usize, y1: usize| {
+            for y in y0..y1 {
+                let job = job_for_row(y);
+                // SAFETY: row `y` of every output channel is written by this call only
+                // (bands are disjoint), and `output` is not touched otherwise meanwhile.
+                unsafe { gemm_serial_dst(self.isa, &job, out.offset(y * ow)) };
+            }
+        };
+        let macs = self.cin * k * k * self.cout * oh * ow;
+        let threads = super::parallelism().min(oh);
+        if threads <= 1 || macs < super::PARALLEL_MIN_MACS {
+            return rows(0, oh);
         }
+        let per = oh.div_ceil(threads);
+        let starts: Vec<usize> = (0..oh).step_by(per).collect();
+        super::run_parts(starts, |y0| rows(y0, (y0 + per).min(oh)));
     }
 }
 
@@ -276,5 +292,51 @@ mod tests {
             }
         }
         assert!(cases > 100, "only {cases} cases");
+    }
+
+    #[test]
+    fn threads_split_the_rows_without_changing_a_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let mut seed = 9u64;
+        // A stem (3 -> 32, stride 2) and a neck-like 3x3 (24 -> 24), large enough to split.
+        for (cin, cout, s, hw) in [(3, 32, 2, [161, 203]), (24, 24, 1, [67, 45])] {
+            let (k, pad) = (3, [1, 1]);
+            let out_hw = [(hw[0] + 2 - k) / s + 1, (hw[1] + 2 - k) / s + 1];
+            let macs = cin * k * k * cout * out_hw[0] * out_hw[1];
+            assert!(macs >= crate::kernels::PARALLEL_MIN_MACS);
+            let wt = rand_vec(cout * cin * k * k, &mut seed);
+            let b = Arc::new(rand_vec(cout, &mut seed));
+            let x = rand_vec(cin * hw[0] * hw[1], &mut seed);
+            for isa in Isa::all_supported() {
+                let op = SpatialConv::new(
+                    isa,
+                    cin,
+                    cout,
+                    k,
+                    s,
+                    pad,
+                    hw,
+                    out_hw,
+                    &wt,
+                    b.clone(),
+                    Activation::Relu6,
+                );
+                let n = cout * out_hw[0] * out_hw[1];
+                let mut one = vec![f32::NAN; n];
+                op.run(&x, &mut one);
+                for threads in [2, 3] {
+                    let mut many = vec![f32::NAN; n];
+                    multithread_tract_scope(Executor::multithread(threads), || {
+                        op.run(&x, &mut many)
+                    });
+                    assert!(
+                        one.iter()
+                            .zip(&many)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} {cin}->{cout} s{s} {threads} threads"
+                    );
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,10 @@ pub struct OpTime {
     /// Nodes of this kind in the plan.
     pub nodes: usize,
     pub ms_per_run: f64,
+    /// Multiply-adds and bytes moved per run by the nodes of this kind that are our kernels
+    /// (0 for tract's operators): for GMAC/s and GB/s against the machine's ceilings.
+    pub macs: u64,
+    pub bytes: u64,
 }
 
 /// A short operator name for profiles: tract's op name, refined where one name hides very
@@ -38,7 +42,8 @@ impl Session {
             return Err(model_err(&m, "no plan after a run"));
         };
         let mut by_kind: HashMap<String, (usize, f64)> = HashMap::new();
-        let mut per_node: HashMap<usize, String> = HashMap::new();
+        let mut per_node: HashMap<usize, (String, Option<crate::kernels::roofline::Cost>)> =
+            HashMap::new();
         for _ in 0..runs.max(1) {
             state
                 .run_plan_with_eval(
@@ -49,7 +54,11 @@ impl Session {
                         let ms = t.elapsed().as_secs_f64() * 1e3;
                         let kind = per_node
                             .entry(node.id)
-                            .or_insert_with(|| op_kind(node.op.as_ref()))
+                            .or_insert_with(|| {
+                                let op = node.op.as_ref();
+                                (op_kind(op), crate::kernels::roofline::cost(op))
+                            })
+                            .0
                             .clone();
                         let e = by_kind.entry(kind).or_insert((0, 0.0));
                         e.1 += ms;
@@ -58,18 +67,28 @@ impl Session {
                 )
                 .map_err(|e| model_err(&m, format!("inference failed: {}", root_cause(&e))))?;
         }
-        for kind in per_node.values() {
+        let mut work: HashMap<&str, (u64, u64)> = HashMap::new();
+        for (kind, cost) in per_node.values() {
             if let Some(e) = by_kind.get_mut(kind) {
                 e.0 += 1;
             }
+            let c = cost.unwrap_or_default();
+            let w = work.entry(kind).or_default();
+            w.0 += c.macs;
+            w.1 += c.bytes;
         }
         let runs = runs.max(1) as f64;
         let mut rows: Vec<OpTime> = by_kind
             .into_iter()
-            .map(|(kind, (nodes, ms))| OpTime {
-                kind,
-                nodes,
-                ms_per_run: ms / runs,
+            .map(|(kind, (nodes, ms))| {
+                let (macs, bytes) = work.get(kind.as_str()).copied().unwrap_or_default();
+                OpTime {
+                    kind,
+                    nodes,
+                    ms_per_run: ms / runs,
+                    macs,
+                    bytes,
+                }
             })
             .collect();
         rows.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
