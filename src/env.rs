@@ -39,6 +39,13 @@ pub fn debug_fail_frame() -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// `CENTERSCOPE_DEBUG_PANIC=main|worker`: panic on purpose, in the command's own thread
+/// (`main`) or in the detection worker on the first frame (`worker`), to test that a bug
+/// still ends in one line on stderr and exit 2.
+pub fn debug_panic() -> Option<String> {
+    std::env::var("CENTERSCOPE_DEBUG_PANIC").ok()
+}
+
 /// `CENTERSCOPE_DEBUG_DELAY_MS=N`: the window's pipeline sleeps N ms per inference, to see how
 /// the app behaves with a slow model (used by the window smoke test).
 pub fn debug_delay() -> Option<Duration> {

@@ -11,11 +11,8 @@
 //! source picture, the family's keypoint count, and only classes the filter allows.
 //! Outputs of exactly the expected shapes must decode (`Ok`).
 //!
-//! Known issues found by this target and not fixed yet are skipped, so a long run keeps looking
-//! for new ones; `CENTERSCOPE_FUZZ_STRICT=1` checks them too (see fuzz/README.md):
-//! - K1: `decode` panics (overflow) on a shape whose dimensions multiply past `usize::MAX`
-//!   (only reachable by a direct caller of the public API: tract's shapes match their data);
-//! - K2: the CenterFace decoder ignores `DecodeParams::class_filter`.
+//! Two issues this target found are fixed and checked here like the rest (fuzz/README.md, K1
+//! and K2): shapes whose dimensions multiply past `usize::MAX`, and CenterFace's class filter.
 #![no_main]
 
 use arbitrary::{Result as AResult, Unstructured};
@@ -38,12 +35,6 @@ const MANIFESTS: [(&str, &str); 4] = [
         include_str!("../../tests/fixtures/classic/tiny-centernet.json"),
     ),
 ];
-
-/// Check the known, unfixed issues too (`CENTERSCOPE_FUZZ_STRICT=1`).
-fn strict() -> bool {
-    static S: OnceLock<bool> = OnceLock::new();
-    *S.get_or_init(|| std::env::var_os("CENTERSCOPE_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
 
 fn manifests() -> &'static [Manifest] {
     static M: OnceLock<Vec<Manifest>> = OnceLock::new();
@@ -212,8 +203,7 @@ fn case(u: &mut Unstructured<'_>) -> AResult<Option<Case>> {
                         Ok(match u.int_in_range(0u8..=3)? {
                             0 => 1,
                             // K1: dimensions whose product overflows.
-                            1 if strict() => u.arbitrary::<usize>()?,
-                            1 => small(u, 1 << 16)?,
+                            1 => u.arbitrary::<usize>()?,
                             _ => small(u, 64)?,
                         })
                     })
@@ -356,11 +346,8 @@ fn check(c: &Case) {
             d.bbox
         );
         assert_eq!(d.keypoints.len(), keypoints, "{d:?}");
-        // K2: the CenterFace decoder ignores the class filter (MoveNet, CenterNet-LTRB and
-        // classic CenterNet honour it).
-        if strict() || c.manifest.family != Family::Centerface {
-            assert!(p.allows(d.class_id), "class {} is filtered out: {d:?}", d.class_id);
-        }
+        // K2: CenterFace too honours the class filter.
+        assert!(p.allows(d.class_id), "class {} is filtered out: {d:?}", d.class_id);
     }
     assert!(
         dets.windows(2).all(|w| w[0].score >= w[1].score),

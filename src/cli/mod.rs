@@ -159,6 +159,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if crate::env::debug_panic().as_deref() == Some("main") {
+        panic!("deliberate panic (CENTERSCOPE_DEBUG_PANIC=main)");
+    }
     let outcome = match cli.command {
         Some(Command::Detect(args)) => detect::run(args),
         Some(Command::Anonymize(args)) => anonymize::run(args),

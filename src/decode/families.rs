@@ -72,7 +72,12 @@ pub fn keep_best(mut dets: Vec<Detection>, cap: usize) -> Vec<Detection> {
 /// Check an output's rank-4 shape `[1, a, b, c]` and return `(a, b, c)`.
 fn dims4(ctx: &DecodeContext<'_>, role: &str, o: &OutputView<'_>) -> Result<(usize, usize, usize)> {
     match o.shape {
-        [1, a, b, c] if a * b * c == o.data.len() => Ok((*a, *b, *c)),
+        // Checked: a caller of the public API may pass dimensions whose product overflows.
+        [1, a, b, c]
+            if a.checked_mul(*b).and_then(|ab| ab.checked_mul(*c)) == Some(o.data.len()) =>
+        {
+            Ok((*a, *b, *c))
+        }
         s => Err(Error::model(
             &ctx.manifest.id,
             format!("output \"{role}\" has shape {s:?}, expected [1, C, H, W] or [1, H, W, C]"),
@@ -141,6 +146,10 @@ fn centerface(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detec
             ctx,
             format!("heatmap has {c} channels, expected 1"),
         ));
+    }
+    // One class, "face": a filter without it leaves nothing.
+    if !ctx.params.allows(0) {
+        return Ok(Vec::new());
     }
     let plane = h * w;
     let (scale, offset, lms) = (o[1].data, o[2].data, o[3].data);
@@ -279,7 +288,7 @@ fn movenet(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detectio
     let k = ctx.manifest.keypoints.len();
     let row = k * 3 + 5;
     let n = match o[0].shape {
-        [1, n, r] if *r == row && n * r == o[0].data.len() => *n,
+        [1, n, r] if *r == row && n.checked_mul(*r) == Some(o[0].data.len()) => *n,
         s => {
             return Err(mismatch(
                 ctx,
@@ -315,4 +324,83 @@ fn movenet(ctx: &DecodeContext<'_>, o: &[OutputView<'_>]) -> Result<Vec<Detectio
         });
     }
     Ok(dets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn centerface_manifest() -> Manifest {
+        Manifest::parse(
+            include_str!("../../models/centerface.json"),
+            "centerface.json",
+        )
+        .unwrap()
+    }
+
+    /// CenterFace outputs at 8×8 (network input 32×32) with one confident face in the middle.
+    fn one_face() -> (Vec<usize>, Vec<Vec<f32>>) {
+        let plane = 64;
+        let mut heat = vec![0.0f32; plane];
+        heat[4 * 8 + 4] = 0.9;
+        let scale = vec![1.0f32; 2 * plane];
+        let offset = vec![0.0f32; 2 * plane];
+        let lms = vec![0.0f32; 10 * plane];
+        (vec![8, 8], vec![heat, scale, offset, lms])
+    }
+
+    fn run(params: &DecodeParams, shapes: &[Vec<usize>], data: &[Vec<f32>]) -> Result<usize> {
+        let m = centerface_manifest();
+        let labels: Vec<Arc<str>> = vec!["face".into()];
+        let ctx = DecodeContext {
+            manifest: &m,
+            labels: &labels,
+            input_hw: [32, 32],
+            transform: Transform::IDENTITY,
+            source_wh: [32, 32],
+            params,
+        };
+        let views: Vec<OutputView> = shapes
+            .iter()
+            .zip(data)
+            .map(|(shape, data)| OutputView { shape, data })
+            .collect();
+        decode(&ctx, &views).map(|d| d.len())
+    }
+
+    fn shapes(hw: &[usize]) -> Vec<Vec<usize>> {
+        [1, 2, 2, 10]
+            .iter()
+            .map(|c| vec![1, *c, hw[0], hw[1]])
+            .collect()
+    }
+
+    #[test]
+    fn centerface_honours_the_class_filter() {
+        let (hw, data) = one_face();
+        let params = DecodeParams::default();
+        assert_eq!(run(&params, &shapes(&hw), &data).unwrap(), 1);
+        let no_face = DecodeParams {
+            class_filter: Some(Arc::new(vec![false])),
+            ..DecodeParams::default()
+        };
+        assert_eq!(run(&no_face, &shapes(&hw), &data).unwrap(), 0);
+        let face = DecodeParams {
+            class_filter: Some(Arc::new(vec![true])),
+            ..DecodeParams::default()
+        };
+        assert_eq!(run(&face, &shapes(&hw), &data).unwrap(), 1);
+    }
+
+    #[test]
+    fn shapes_whose_size_overflows_are_an_error_not_a_panic() {
+        let (_, data) = one_face();
+        let huge = vec![
+            vec![1, usize::MAX, 2, 3],
+            vec![1, 2, usize::MAX / 2 + 1, 4],
+            vec![1, 2, 8, 8],
+            vec![1, 10, 8, 8],
+        ];
+        assert!(run(&DecodeParams::default(), &huge, &data).is_err());
+    }
 }

@@ -147,6 +147,7 @@ fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> R
             wake: config.on_event.clone(),
             delay: config.debug_delay,
             fail_frame: crate::env::debug_fail_frame(),
+            panic_frame: (crate::env::debug_panic().as_deref() == Some("worker")).then_some(0),
             executor: executor.clone(),
             done: done_tx.clone(),
         };

@@ -64,6 +64,16 @@ impl Handover<'_> {
     }
 }
 
+/// How long after the first paced frame (`pts0_ms`) the frame at `pts_ms` is due at `speed`.
+/// Time stamps come from the file: one that is not a number, or absurdly far ahead (a damaged
+/// or hostile file, 1e20 s), waits at most a day (stop and seek still end the wait) instead
+/// of overflowing `Duration`, which panics.
+fn due_after(pts_ms: f64, pts0_ms: f64, speed: f64) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(24 * 3600);
+    let secs = ((pts_ms - pts0_ms) / speed / 1000.0).max(0.0);
+    Duration::try_from_secs_f64(secs).map_or(LONGEST, |d| d.min(LONGEST))
+}
+
 /// Wall-clock pacing of frames at their presentation times.
 struct Pacer {
     clock: Option<(Instant, f64)>,
@@ -78,7 +88,7 @@ impl Pacer {
     fn wait(&mut self, pts_ms: f64, controls: &Controls, stop: &Receiver<()>) {
         let speed = controls.speed();
         let (start, pts0) = *self.clock.get_or_insert((Instant::now(), pts_ms));
-        let due = Duration::from_secs_f64(((pts_ms - pts0) / speed / 1000.0).max(0.0));
+        let due = due_after(pts_ms, pts0, speed);
         let now = start.elapsed();
         if due <= now {
             return;
@@ -230,5 +240,23 @@ impl SourceLoop<'_> {
         self.send(SourceItem::End(epoch))?;
         self.at_end = true;
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_times_from_a_hostile_file_never_overflow_the_pacer() {
+        assert_eq!(due_after(1500.0, 500.0, 1.0), Duration::from_secs(1));
+        assert_eq!(due_after(1500.0, 500.0, 2.0), Duration::from_millis(500));
+        assert_eq!(due_after(0.0, 500.0, 1.0), Duration::ZERO);
+        let day = Duration::from_secs(24 * 3600);
+        // Each of these panicked in Duration::from_secs_f64.
+        assert_eq!(due_after(1e30, 0.0, 1.0), day);
+        assert_eq!(due_after(f64::INFINITY, 0.0, 1.0), day);
+        assert_eq!(due_after(f64::NAN, 0.0, 1.0), Duration::ZERO);
+        assert_eq!(due_after(1000.0, 0.0, 0.0), day);
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Worker {
     pub delay: Option<Duration>,
     /// Fail detection on this frame index (`CENTERSCOPE_DEBUG_FAIL_FRAME`).
     pub fail_frame: Option<u64>,
+    /// Panic on this frame index (`CENTERSCOPE_DEBUG_PANIC=worker`: the first one).
+    pub panic_frame: Option<u64>,
     pub executor: Option<tract_linalg::multithread::Executor>,
     pub done: Sender<()>,
 }
@@ -52,7 +54,7 @@ impl Worker {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut run = || self.detect(&mut session, &item);
                 match &self.executor {
-                    Some(e) => tract_linalg::multithread::multithread_tract_scope(e.clone(), run),
+                    Some(e) => crate::kernels::with_executor(e, run),
                     None => run(),
                 }
             }))
@@ -112,6 +114,9 @@ impl Worker {
         };
         if s.input_size_override() != item.size {
             s.set_input_size(item.size)?;
+        }
+        if self.panic_frame == Some(item.job.frame.index) {
+            panic!("deliberate panic (CENTERSCOPE_DEBUG_PANIC=worker)");
         }
         if self.fail_frame == Some(item.job.frame.index) {
             return Err(Error::model(

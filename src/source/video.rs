@@ -65,7 +65,9 @@ pub fn file_url(path: &Path) -> std::ffi::OsString {
 fn parse_rate(s: &str) -> Option<f64> {
     let (n, d) = s.split_once('/')?;
     let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
-    (d > 0.0 && n > 0.0).then(|| n / d)
+    (d > 0.0 && n > 0.0)
+        .then(|| n / d)
+        .filter(|r| r.is_finite())
 }
 
 /// Run ffprobe on `path`.
@@ -94,13 +96,22 @@ pub fn probe(path: &Path) -> Result<Probe> {
             format!("not a video ffmpeg can read ({last}); check the file"),
         ));
     }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+    parse_probe(path, &out.stdout)
+}
+
+/// The [`Probe`] of `path` from ffprobe's JSON output (`-of json`, the entries [`probe`] asks
+/// for). Any bytes give a result or an error naming `path`, never a panic: public for the
+/// fuzz target `ffmpeg_output`.
+pub fn parse_probe(path: &Path, ffprobe_json: &[u8]) -> Result<Probe> {
+    let json: serde_json::Value = serde_json::from_slice(ffprobe_json)
         .map_err(|e| Error::input(path, format!("unexpected ffprobe output ({e})")))?;
     let Some(stream) = json["streams"].get(0) else {
         return Err(Error::input(path, "has no video stream; open a video file"));
     };
-    let coded_width = stream["width"].as_u64().unwrap_or(0) as u32;
-    let coded_height = stream["height"].as_u64().unwrap_or(0) as u32;
+    // A size that does not fit u32 is no size (not one truncated to a small one).
+    let dim = |v: &serde_json::Value| v.as_u64().and_then(|d| u32::try_from(d).ok());
+    let coded_width = dim(&stream["width"]).unwrap_or(0);
+    let coded_height = dim(&stream["height"]).unwrap_or(0);
     if coded_width == 0 || coded_height == 0 {
         return Err(Error::input(
             path,
@@ -116,7 +127,7 @@ pub fn probe(path: &Path) -> Result<Probe> {
         rotation = stream["tags"]["rotate"]
             .as_str()
             .and_then(|s| s.parse::<i32>().ok())
-            .map(|r| -r)
+            .map(|r| -(r % 360))
             .unwrap_or(0);
     }
     let fps = stream["avg_frame_rate"]
@@ -409,8 +420,10 @@ impl Decoder {
     }
 }
 
+/// (Public for the fuzz target `ffmpeg_output`, like [`showinfo_pts`].)
+///
 /// The input time base from showinfo's `config in time_base: 1/15360` header line.
-fn showinfo_time_base(line: &str) -> Option<(i64, i64)> {
+pub fn showinfo_time_base(line: &str) -> Option<(i64, i64)> {
     if !line.contains("showinfo") {
         return None;
     }
@@ -424,7 +437,7 @@ fn showinfo_time_base(line: &str) -> Option<(i64, i64)> {
 /// `(n, seconds)` from a showinfo frame line: the integer `pts` times the time base when it is
 /// known (exact), else `pts_time` (printed with 6 significant digits only: 10 ms steps after
 /// 1000 s).
-fn showinfo_pts(line: &str, time_base: Option<(i64, i64)>) -> Option<(u64, f64)> {
+pub fn showinfo_pts(line: &str, time_base: Option<(i64, i64)>) -> Option<(u64, f64)> {
     if !line.contains("showinfo") {
         return None;
     }
@@ -527,6 +540,82 @@ mod tests {
             Some(2997.0)
         );
         assert_eq!(parse_rate("0/0"), None);
+    }
+
+    #[test]
+    fn parses_ffprobe_json() {
+        let p = Path::new("clip.mp4");
+        let json = br#"{"programs":[],"streams":[{"codec_name":"h264","width":1280,"height":720,
+            "r_frame_rate":"30/1","avg_frame_rate":"30/1","duration":"5.000000","nb_frames":"150",
+            "side_data_list":[{"rotation":-90}]}],"format":{"duration":"5.020000"}}"#;
+        let probe = parse_probe(p, json).unwrap();
+        assert_eq!((probe.coded_width, probe.coded_height), (1280, 720));
+        assert_eq!(probe.rotation, -90);
+        assert_eq!(probe.display_size(), (720, 1280));
+        assert_eq!(probe.fps, Some(30.0));
+        assert_eq!(probe.frame_count, Some(150));
+        assert_eq!(probe.duration_ms, Some(5000.0));
+        // No frame count: from duration x rate. No stream duration: the container's.
+        let json = br#"{"streams":[{"codec_name":"vp9","width":64,"height":48,
+            "avg_frame_rate":"0/0","r_frame_rate":"25/1"}],"format":{"duration":"2.0"}}"#;
+        let probe = parse_probe(p, json).unwrap();
+        assert_eq!((probe.fps, probe.frame_count), (Some(25.0), Some(50)));
+        // Extremes a hostile file can put there: no overflow, no infinite rate.
+        let json = br#"{"streams":[{"width":8,"height":8,"avg_frame_rate":"1e308/1e-300",
+            "tags":{"rotate":"-2147483648"}}]}"#;
+        let probe = parse_probe(p, json).unwrap();
+        assert_eq!(probe.fps, None);
+        assert_eq!(probe.rotation, 128);
+        for bad in [
+            &b"not json"[..],
+            br#"{"streams":[]}"#,
+            br#"{"streams":[{"width":0,"height":10}]}"#,
+            br#"{"streams":[{"width":4294967296,"height":10}]}"#,
+            br#"{"streams":[{"width":-5,"height":10}]}"#,
+        ] {
+            let e = parse_probe(p, bad).unwrap_err().to_string();
+            assert!(e.contains("clip.mp4"), "{e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever ffprobe or ffmpeg print (a damaged or hostile file controls much of it),
+        /// the parsers give a value or nothing, never a panic, and never a time that is not a
+        /// number.
+        #[test]
+        fn ffmpeg_output_parsers_never_panic(
+            text in "\\PC{0,200}",
+            n in proptest::prelude::any::<u64>(),
+            pts in proptest::prelude::any::<i64>(),
+            num in proptest::prelude::any::<i64>(),
+            den in proptest::prelude::any::<i64>(),
+            width in proptest::prelude::any::<i64>(),
+            rate in "[0-9./e+-]{0,12}",
+            duration in "[0-9.e+-]{0,12}",
+        ) {
+            let _ = parse_probe(Path::new("x.mp4"), text.as_bytes());
+            let json = format!(
+                r#"{{"streams":[{{"width":{width},"height":7,"avg_frame_rate":"{rate}","duration":"{duration}","nb_frames":"{text:?}","tags":{{"rotate":"{pts}"}}}}]}}"#
+            );
+            if let Ok(p) = parse_probe(Path::new("x.mp4"), json.as_bytes()) {
+                proptest::prop_assert!(p.coded_width > 0 && p.coded_height == 7);
+                proptest::prop_assert!(p.fps.is_none_or(|f| f.is_finite() && f > 0.0));
+                let _ = p.display_size();
+            }
+            let header = format!("[Parsed_showinfo_0 @ 0x1] config in time_base: {num}/{den}, {text}");
+            let tb = showinfo_time_base(&header);
+            proptest::prop_assert!(tb.is_none_or(|(a, b)| a > 0 && b > 0));
+            let line = format!("[Parsed_showinfo_0 @ 0x1] n:{n} pts:{pts} pts_time:{text} {text}");
+            for tb in [tb, None, Some((1, 1)), Some((i64::MAX, 1))] {
+                if let Some((k, t)) = showinfo_pts(&line, tb) {
+                    proptest::prop_assert_eq!(k, n);
+                    proptest::prop_assert!(t.is_finite());
+                }
+                let _ = showinfo_pts(&text, tb);
+            }
+            let _ = showinfo_time_base(&text);
+            let _ = parse_rate(&text);
+        }
     }
 
     #[test]

@@ -407,3 +407,62 @@ fn an_onnx_file_whose_output_nothing_produces_is_refused_without_a_panic() {
         "{err}"
     );
 }
+
+/// The non-empty lines of a run's stderr.
+fn stderr_lines(r: &Run) -> Vec<String> {
+    r.stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_panic_in_the_command_thread_is_one_line_and_exit_2() {
+    let photo = image("coffee.jpg");
+    let quiet = run_env(
+        &["detect", &photo],
+        &[
+            ("CENTERSCOPE_DEBUG_PANIC", "main".as_ref()),
+            ("RUST_BACKTRACE", "0".as_ref()),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(quiet.code, 2, "stderr: {}", quiet.stderr);
+    let lines = stderr_lines(&quiet);
+    assert_eq!(lines.len(), 1, "one line expected: {}", quiet.stderr);
+    assert!(
+        lines[0].starts_with("centerscope: error: internal error"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("deliberate panic"), "{lines:?}");
+    assert!(!quiet.stderr.contains("panicked at"), "{}", quiet.stderr);
+    // With RUST_BACKTRACE=1 the one line says where.
+    let verbose = run_env(
+        &["detect", &photo],
+        &[
+            ("CENTERSCOPE_DEBUG_PANIC", "main".as_ref()),
+            ("RUST_BACKTRACE", "1".as_ref()),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(verbose.code, 2, "stderr: {}", verbose.stderr);
+    let lines = stderr_lines(&verbose);
+    assert_eq!(lines.len(), 1, "one line expected: {}", verbose.stderr);
+    assert!(lines[0].contains("src/cli/mod.rs:"), "{lines:?}");
+}
+
+#[test]
+fn a_panic_in_the_detection_worker_is_one_error_line_and_exit_2() {
+    let r = run_env(
+        &["detect", &image("coffee.jpg")],
+        &[
+            ("CENTERSCOPE_DEBUG_PANIC", "worker".as_ref()),
+            ("RUST_BACKTRACE", "0".as_ref()),
+        ],
+        Duration::from_secs(120),
+    );
+    r.assert_user_error("internal error");
+    assert_eq!(stderr_lines(&r).len(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}

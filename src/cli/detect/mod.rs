@@ -208,7 +208,10 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let failure = run.consume(&mut pipeline, args.frames);
     let dropped = pipeline.controls().dropped();
     drop(pipeline);
-    run.report(&info, &model.id, dropped);
+    // A run that failed before its first frame has nothing to sum up: its error is the one line.
+    if failure.is_none() || run.frames > 0 {
+        run.report(&info, &model.id, dropped);
+    }
     run.finish(failure, &info.name)
 }
 
