@@ -182,6 +182,7 @@ pub fn app_harness(
 ) -> egui_kittest::Harness<'static, centerscope::app::CenterscopeApp> {
     egui_kittest::Harness::builder()
         .with_size(egui::Vec2::new(size.0, size.1))
+        .renderer(crate::cpu_render::CpuRenderer::default())
         .build_ui_state(
             |ui, app: &mut centerscope::app::CenterscopeApp| app.show(ui),
             centerscope::app::CenterscopeApp::new(settings),

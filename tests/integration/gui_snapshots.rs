@@ -1,5 +1,5 @@
-//! Snapshot images of the main views, rendered by egui's wgpu renderer on the software driver
-//! (Mesa llvmpipe/lavapipe). Baselines live in tests/snapshots/; after an intended UI change
+//! Snapshot images of the main views, rasterised on the CPU (`cpu_render.rs`: no GPU driver,
+//! no wgpu in the test build). Baselines live in tests/snapshots/; after an intended UI change
 //! regenerate them with `UPDATE_SNAPSHOTS=true cargo test --test integration gui_snapshots`
 //! and look at the new PNGs before committing. Only deterministic content is captured: the
 //! latency numbers and plot (which vary run to run) are hidden or absent.

@@ -2,6 +2,7 @@
 //! the library on the committed parity fixtures.
 
 mod common;
+mod cpu_render;
 
 mod anonymize;
 mod cli_detect;
