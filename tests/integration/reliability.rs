@@ -408,6 +408,28 @@ fn an_onnx_file_whose_output_nothing_produces_is_refused_without_a_panic() {
     );
 }
 
+#[test]
+fn an_onnx_pooling_whose_strides_do_not_match_its_kernel_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target on 2026-12-02: an AveragePool with a 3×3 kernel and
+    // one stride made tract-core 0.23.9 index out of bounds while inferring shapes
+    // (ops/cnn/padding.rs:77), inside Model::load.
+    let manifest = centerscope::model::Manifest::parse(
+        include_str!("../fixtures/classic/tiny-centernet.json"),
+        "tiny-centernet.json",
+    )
+    .unwrap();
+    let bytes = std::fs::read(crate::common::fixture("fuzz/onnx-pool-strides-rank.onnx")).unwrap();
+    let loaded = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
+        .expect("no panic");
+    let Err(err) = loaded else {
+        panic!("the model was accepted")
+    };
+    assert!(
+        err.to_string().contains("AveragePool") && err.to_string().contains("strides"),
+        "{err}"
+    );
+}
+
 /// The non-empty lines of a run's stderr.
 fn stderr_lines(r: &Run) -> Vec<String> {
     r.stderr

@@ -45,10 +45,57 @@ pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceMod
                 missing.name
             )));
         }
+        if let Some(why) = graph.node.iter().find_map(window_attributes_mismatch) {
+            return Err(unreadable(why));
+        }
     }
     framework
         .model_for_proto_model(&proto)
         .map_err(|e| unreadable(root_cause(&e)))
+}
+
+/// Why a convolution's or pooling's window attributes disagree in length, if they do: one
+/// stride and one dilation per spatial axis, two pads per axis. tract-core 0.23.9 indexes
+/// them by axis while inferring shapes and panics on a shorter list (an AveragePool with a
+/// 3×3 kernel and one stride, found by the onnx_load fuzz target).
+fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String> {
+    const WINDOWED: [&str; 7] = [
+        "Conv",
+        "ConvTranspose",
+        "ConvInteger",
+        "QLinearConv",
+        "MaxPool",
+        "AveragePool",
+        "LpPool",
+    ];
+    if !WINDOWED.contains(&node.op_type.as_str()) {
+        return None;
+    }
+    let ints = |name: &str| {
+        node.attribute
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.ints.len())
+    };
+    let axes = ints("kernel_shape")
+        .or(ints("strides"))
+        .or(ints("dilations"))
+        .or(ints("pads").map(|n| n / 2))?;
+    let expected = [
+        ("strides", axes),
+        ("dilations", axes),
+        ("pads", 2 * axes),
+        ("output_padding", axes),
+    ];
+    expected.iter().find_map(|&(name, want)| {
+        let got = ints(name)?;
+        (got != want).then(|| {
+            format!(
+                "{} node \"{}\" has {got} {name} for {axes} spatial axes",
+                node.op_type, node.name
+            )
+        })
+    })
 }
 
 /// Exactly one image input, named as the manifest says.
