@@ -430,6 +430,28 @@ fn an_onnx_pooling_whose_strides_do_not_match_its_kernel_is_refused_without_a_pa
     );
 }
 
+#[test]
+fn an_onnx_file_with_a_string_tensor_in_raw_bytes_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target on 2026-12-02 (second run): an initializer of data
+    // type STRING stored as raw bytes hit tract-onnx 0.23.9's `unimplemented!("FIXME, raw
+    // tensor loading")` inside Model::load.
+    let manifest = centerscope::model::Manifest::parse(
+        include_str!("../fixtures/classic/tiny-centernet.json"),
+        "tiny-centernet.json",
+    )
+    .unwrap();
+    let bytes = std::fs::read(crate::common::fixture(
+        "fuzz/onnx-string-initializer-raw.onnx",
+    ))
+    .unwrap();
+    let loaded = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
+        .expect("no panic");
+    let Err(err) = loaded else {
+        panic!("the model was accepted")
+    };
+    assert!(err.to_string().contains("w_zero"), "{err}");
+}
+
 /// The non-empty lines of a run's stderr.
 fn stderr_lines(r: &Run) -> Vec<String> {
     r.stderr

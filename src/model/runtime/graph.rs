@@ -48,6 +48,9 @@ pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceMod
         if let Some(why) = graph.node.iter().find_map(window_attributes_mismatch) {
             return Err(unreadable(why));
         }
+        if let Some(why) = raw_tensor_of_unsupported_type(graph) {
+            return Err(unreadable(why));
+        }
     }
     framework
         .model_for_proto_model(&proto)
@@ -94,6 +97,37 @@ fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String
                 "{} node \"{}\" has {got} {name} for {axes} spatial axes",
                 node.op_type, node.name
             )
+        })
+    })
+}
+
+/// A tensor stored as raw bytes (or in an external file) whose data type tract cannot read
+/// that way (strings, complex numbers, bfloat16, 8-bit floats): tract-onnx 0.23.9 reaches an
+/// `unimplemented!` on them (found by the onnx_load fuzz target). Looks through initializers
+/// and node attributes, subgraphs included.
+fn raw_tensor_of_unsupported_type(graph: &tract_onnx::pb::GraphProto) -> Option<String> {
+    use tract_onnx::pb::TensorProto;
+    // FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, BOOL, FLOAT16, DOUBLE, UINT32, UINT64.
+    const RAW_READABLE: [i32; 12] = [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13];
+    const EXTERNAL: i32 = 1;
+    let bad = |t: &TensorProto| {
+        let raw = !t.raw_data.is_empty() || t.data_location == Some(EXTERNAL);
+        (raw && !RAW_READABLE.contains(&t.data_type)).then(|| {
+            format!(
+                "tensor \"{}\" holds raw data of ONNX data type {}, which cannot be read",
+                t.name, t.data_type
+            )
+        })
+    };
+    graph.initializer.iter().find_map(bad).or_else(|| {
+        graph.node.iter().find_map(|n| {
+            n.attribute.iter().find_map(|a| {
+                a.t.as_ref()
+                    .and_then(bad)
+                    .or_else(|| a.tensors.iter().find_map(bad))
+                    .or_else(|| a.g.as_ref().and_then(raw_tensor_of_unsupported_type))
+                    .or_else(|| a.graphs.iter().find_map(raw_tensor_of_unsupported_type))
+            })
         })
     })
 }
