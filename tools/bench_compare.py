@@ -9,8 +9,8 @@ that all see the same machine conditions: onnxruntime with `intra_op_num_threads
 (tools/bench_ort.py), `centerscope bench --stock-tract` (tract's own kernels) and
 `centerscope bench` (with Centerscope's kernels), both with `--matmul-threads T` (one worker,
 T threads on the one frame).
-The three are measured in turn, --rounds times (default 3), and each figure is the median
-of its rounds: the machines are shared, and a burst of load during one measurement would
+They are measured in turn, in a different order each round, --rounds times (default 3), and
+each figure is the median of its rounds: the machines are shared, and a burst of load during one measurement would
 otherwise decide a ratio. Prints one table and, with --json, one JSON object per model.
 Inference medians only, same input size for all, warm-up excluded.
 """
@@ -55,19 +55,22 @@ def main():
     for mid in a.models.split(","):
         for t in threads:
             orts, stocks, ourss, befores = [], [], [], []
-            for _ in range(a.rounds):
-                o = bench_ort.bench(mid, None, t, a.runs, 3)
-                orts.append(o["median_ms"])
-                if a.before:
-                    befores.append(tract(a.before, mid, o["size"], a.runs, False, t))
-                if not a.no_stock:
-                    stocks.append(tract(a.binary, mid, o["size"], a.runs, True, t))
-                ourss.append(tract(a.binary, mid, o["size"], a.runs, False, t))
+            size = bench_ort.bench(mid, None, t, 1, 0)["size"]
+            jobs = [(orts, lambda: bench_ort.bench(mid, None, t, a.runs, 3)["median_ms"])]
+            if a.before:
+                jobs.append((befores, lambda: tract(a.before, mid, size, a.runs, False, t)))
+            if not a.no_stock:
+                jobs.append((stocks, lambda: tract(a.binary, mid, size, a.runs, True, t)))
+            jobs.append((ourss, lambda: tract(a.binary, mid, size, a.runs, False, t)))
+            for r in range(a.rounds):
+                # A different order each round: no runtime always goes first (or last).
+                for out, measure in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
+                    out.append(measure())
             ort_ms = statistics.median(orts)
             ours = statistics.median(ourss)
             stock = statistics.median(stocks) if stocks else None
             before = statistics.median(befores) if befores else None
-            rows.append({"model": mid, "size_hw": o["size"], "threads": t,
+            rows.append({"model": mid, "size_hw": size, "threads": t,
                          "onnxruntime_ms": round(ort_ms, 3),
                          "tract_stock_ms": None if stock is None else round(stock, 3),
                          "tract_ours_ms": round(ours, 3),

@@ -394,13 +394,24 @@ mod tests {
 
     #[test]
     fn shapes_whose_size_overflows_are_an_error_not_a_panic() {
-        let (_, data) = one_face();
-        let huge = vec![
+        let (hw, data) = one_face();
+        let good = shapes(&hw);
+        // Each output in turn gets dimensions whose product overflows usize.
+        for (i, huge) in [
             vec![1, usize::MAX, 2, 3],
             vec![1, 2, usize::MAX / 2 + 1, 4],
-            vec![1, 2, 8, 8],
-            vec![1, 10, 8, 8],
-        ];
-        assert!(run(&DecodeParams::default(), &huge, &data).is_err());
+            vec![1, 2, 8, usize::MAX / 8 + 1],
+            vec![1, usize::MAX / 4, 4, 8],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut bad = good.clone();
+            bad[i] = huge;
+            assert!(
+                run(&DecodeParams::default(), &bad, &data).is_err(),
+                "output {i}"
+            );
+        }
     }
 }

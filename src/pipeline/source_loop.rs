@@ -65,14 +65,17 @@ impl Handover<'_> {
 }
 
 /// How long after the first paced frame (`pts0_ms`) the frame at `pts_ms` is due at `speed`.
-/// Time stamps come from the file: one that is not a number, or absurdly far ahead (a damaged
-/// or hostile file, 1e20 s), waits at most a day (stop and seek still end the wait) instead
-/// of overflowing `Duration`, which panics.
+/// Time stamps come from the file: one that is not a number counts as due now, one too far
+/// ahead for `Duration` (a damaged or hostile file, 1e20 s) as `Duration::MAX`, instead of
+/// `Duration::from_secs_f64`'s panic.
 fn due_after(pts_ms: f64, pts0_ms: f64, speed: f64) -> Duration {
-    const LONGEST: Duration = Duration::from_secs(24 * 3600);
     let secs = ((pts_ms - pts0_ms) / speed / 1000.0).max(0.0);
-    Duration::try_from_secs_f64(secs).map_or(LONGEST, |d| d.min(LONGEST))
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
+
+/// The longest single wait for a frame: a frame due later (an absurd time stamp) is shown
+/// after a day; stop and seek end any wait at once.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Wall-clock pacing of frames at their presentation times.
 struct Pacer {
@@ -93,7 +96,7 @@ impl Pacer {
         if due <= now {
             return;
         }
-        let wake = Instant::now() + (due - now);
+        let wake = Instant::now() + (due - now).min(LONGEST_WAIT);
         while Instant::now() < wake && !stopped(stop) && !controls.seek_pending() {
             std::thread::sleep((wake - Instant::now()).min(Duration::from_millis(10)));
         }
@@ -252,11 +255,18 @@ mod tests {
         assert_eq!(due_after(1500.0, 500.0, 1.0), Duration::from_secs(1));
         assert_eq!(due_after(1500.0, 500.0, 2.0), Duration::from_millis(500));
         assert_eq!(due_after(0.0, 500.0, 1.0), Duration::ZERO);
-        let day = Duration::from_secs(24 * 3600);
-        // Each of these panicked in Duration::from_secs_f64.
-        assert_eq!(due_after(1e30, 0.0, 1.0), day);
-        assert_eq!(due_after(f64::INFINITY, 0.0, 1.0), day);
+        // Each of these panicked in Duration::from_secs_f64; a day later (not never) is what
+        // the pacer waits at most (`LONGEST_WAIT`).
+        assert_eq!(due_after(1e30, 0.0, 1.0), Duration::MAX);
+        assert_eq!(due_after(f64::INFINITY, 0.0, 1.0), Duration::MAX);
         assert_eq!(due_after(f64::NAN, 0.0, 1.0), Duration::ZERO);
-        assert_eq!(due_after(1000.0, 0.0, 0.0), day);
+        assert_eq!(due_after(1000.0, 0.0, 0.0), Duration::MAX);
+        // Media far into a long file stays paced exactly (no cap on the due time itself).
+        let two_days_ms = 2.0 * 86_400_000.0;
+        assert_eq!(
+            due_after(two_days_ms, 0.0, 1.0),
+            Duration::from_secs(2 * 86_400)
+        );
+        assert!(Instant::now().checked_add(LONGEST_WAIT).is_some());
     }
 }

@@ -121,7 +121,7 @@ pub fn parse_probe(path: &Path, ffprobe_json: &[u8]) -> Result<Probe> {
     let mut rotation = stream["side_data_list"]
         .as_array()
         .and_then(|l| l.iter().find_map(|s| s["rotation"].as_f64()))
-        .map(|r| r.round() as i32)
+        .map(|r| r.round() as i32 % 360)
         .unwrap_or(0);
     if rotation == 0 {
         rotation = stream["tags"]["rotate"]
@@ -594,10 +594,17 @@ mod tests {
             duration in "[0-9.e+-]{0,12}",
         ) {
             let _ = parse_probe(Path::new("x.mp4"), text.as_bytes());
-            let json = format!(
-                r#"{{"streams":[{{"width":{width},"height":7,"avg_frame_rate":"{rate}","duration":"{duration}","nb_frames":"{text:?}","tags":{{"rotate":"{pts}"}}}}]}}"#
-            );
-            if let Ok(p) = parse_probe(Path::new("x.mp4"), json.as_bytes()) {
+            // Well-formed JSON with hostile values: the probe's own checks, not the JSON
+            // parser, must hold them.
+            let json = serde_json::json!({"streams": [{
+                "width": width, "height": 7, "avg_frame_rate": rate, "duration": duration,
+                "nb_frames": text, "tags": {"rotate": pts.to_string()},
+            }]})
+            .to_string();
+            let probed = parse_probe(Path::new("x.mp4"), json.as_bytes());
+            // Only a width outside 1..=u32::MAX is refused.
+            proptest::prop_assert_eq!(probed.is_ok(), width > 0 && width <= u32::MAX as i64);
+            if let Ok(p) = probed {
                 proptest::prop_assert!(p.coded_width > 0 && p.coded_height == 7);
                 proptest::prop_assert!(p.fps.is_none_or(|f| f.is_finite() && f > 0.0));
                 let _ = p.display_size();
