@@ -386,26 +386,29 @@ fn huge_frames_run_in_bounded_memory_and_absurd_ones_are_refused() {
     run(&["detect", &s(&absurd)]).assert_user_error("megapixels");
 }
 
-#[test]
-fn an_onnx_file_whose_output_nothing_produces_is_refused_without_a_panic() {
-    // Found by the onnx_load fuzz target (fuzz/README.md): tract-onnx 0.23.9 panicked with
-    // "no entry found for key" on a graph output that no node produces.
+/// Load the `tiny-centernet` manifest with the ONNX bytes of `fixture` through the library's
+/// `Model::load`; the error it must give (a panic fails the test).
+fn onnx_refused(fixture: &str) -> String {
     let manifest = centerscope::model::Manifest::parse(
         include_str!("../fixtures/classic/tiny-centernet.json"),
         "tiny-centernet.json",
     )
     .unwrap();
-    let bytes =
-        std::fs::read(crate::common::fixture("fuzz/onnx-output-not-produced.onnx")).unwrap();
+    let bytes = std::fs::read(crate::common::fixture(fixture)).unwrap();
     let loaded = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
         .expect("no panic");
-    let Err(err) = loaded else {
-        panic!("the model was accepted")
-    };
-    assert!(
-        err.to_string().contains("is not produced by any node"),
-        "{err}"
-    );
+    match loaded {
+        Err(err) => err.to_string(),
+        Ok(_) => panic!("{fixture}: the model was accepted"),
+    }
+}
+
+#[test]
+fn an_onnx_file_whose_output_nothing_produces_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target (fuzz/README.md): tract-onnx 0.23.9 panicked with
+    // "no entry found for key" on a graph output that no node produces.
+    let err = onnx_refused("fuzz/onnx-output-not-produced.onnx");
+    assert!(err.contains("is not produced by any node"), "{err}");
 }
 
 #[test]
@@ -413,19 +416,9 @@ fn an_onnx_pooling_whose_strides_do_not_match_its_kernel_is_refused_without_a_pa
     // Found by the onnx_load fuzz target on 2026-12-02: an AveragePool with a 3×3 kernel and
     // one stride made tract-core 0.23.9 index out of bounds while inferring shapes
     // (ops/cnn/padding.rs:77), inside Model::load.
-    let manifest = centerscope::model::Manifest::parse(
-        include_str!("../fixtures/classic/tiny-centernet.json"),
-        "tiny-centernet.json",
-    )
-    .unwrap();
-    let bytes = std::fs::read(crate::common::fixture("fuzz/onnx-pool-strides-rank.onnx")).unwrap();
-    let loaded = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
-        .expect("no panic");
-    let Err(err) = loaded else {
-        panic!("the model was accepted")
-    };
+    let err = onnx_refused("fuzz/onnx-pool-strides-rank.onnx");
     assert!(
-        err.to_string().contains("AveragePool") && err.to_string().contains("strides"),
+        err.contains("AveragePool") && err.contains("strides"),
         "{err}"
     );
 }
@@ -435,21 +428,8 @@ fn an_onnx_file_with_a_string_tensor_in_raw_bytes_is_refused_without_a_panic() {
     // Found by the onnx_load fuzz target on 2026-12-02 (second run): an initializer of data
     // type STRING stored as raw bytes hit tract-onnx 0.23.9's `unimplemented!("FIXME, raw
     // tensor loading")` inside Model::load.
-    let manifest = centerscope::model::Manifest::parse(
-        include_str!("../fixtures/classic/tiny-centernet.json"),
-        "tiny-centernet.json",
-    )
-    .unwrap();
-    let bytes = std::fs::read(crate::common::fixture(
-        "fuzz/onnx-string-initializer-raw.onnx",
-    ))
-    .unwrap();
-    let loaded = std::panic::catch_unwind(|| centerscope::model::Model::load(manifest, &bytes))
-        .expect("no panic");
-    let Err(err) = loaded else {
-        panic!("the model was accepted")
-    };
-    assert!(err.to_string().contains("w_zero"), "{err}");
+    let err = onnx_refused("fuzz/onnx-string-initializer-raw.onnx");
+    assert!(err.contains("w_zero"), "{err}");
 }
 
 /// The non-empty lines of a run's stderr.
