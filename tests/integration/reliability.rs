@@ -432,6 +432,19 @@ fn an_onnx_file_with_a_string_tensor_in_raw_bytes_is_refused_without_a_panic() {
     assert!(err.contains("w_zero"), "{err}");
 }
 
+#[test]
+fn an_onnx_pooling_with_a_zero_kernel_side_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target on 2026-12-02 (third run): kernel_shape [3, 0] made
+    // tract-core 0.23.9 compute `kernel - 1` on 0 while inferring shapes: a panic where
+    // overflow checks are on (the fuzz build, `cargo test` in the dev profile), a wrapped
+    // size and some later, unrelated error in release builds. Now refused by name.
+    let err = onnx_refused("fuzz/onnx-pool-zero-kernel.onnx");
+    assert!(
+        err.contains("AveragePool") && err.contains("kernel_shape"),
+        "{err}"
+    );
+}
+
 /// The non-empty lines of a run's stderr.
 fn stderr_lines(r: &Run) -> Vec<String> {
     r.stderr

@@ -57,10 +57,11 @@ pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceMod
         .map_err(|e| unreadable(root_cause(&e)))
 }
 
-/// Why a convolution's or pooling's window attributes disagree in length, if they do: one
-/// stride and one dilation per spatial axis, two pads per axis. tract-core 0.23.9 indexes
-/// them by axis while inferring shapes and panics on a shorter list (an AveragePool with a
-/// 3×3 kernel and one stride, found by the onnx_load fuzz target).
+/// Why a convolution's or pooling's window attributes are unusable, if they are: one stride
+/// and one dilation per spatial axis, two pads per axis, kernel sides, strides and dilations
+/// of at least 1, pads of at least 0. tract-core 0.23.9 indexes them by axis and computes
+/// `kernel - 1` while inferring shapes, and panics otherwise (an AveragePool with a 3×3 kernel
+/// and one stride, another with kernel_shape [3, 0]: found by the onnx_load fuzz target).
 fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String> {
     const WINDOWED: [&str; 7] = [
         "Conv",
@@ -90,7 +91,7 @@ fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String
         ("pads", 2 * axes),
         ("output_padding", axes),
     ];
-    expected.iter().find_map(|&(name, want)| {
+    let lengths = expected.iter().find_map(|&(name, want)| {
         let got = ints(name)?;
         (got != want).then(|| {
             format!(
@@ -98,7 +99,26 @@ fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String
                 node.op_type, node.name
             )
         })
-    })
+    });
+    // Values tract subtracts from or divides by: kernel sides, strides and dilations of 0
+    // (tract computes `kernel - 1`), negative pads.
+    let values = [
+        ("kernel_shape", 1),
+        ("strides", 1),
+        ("dilations", 1),
+        ("pads", 0),
+    ]
+    .iter()
+    .find_map(|&(name, min)| {
+        let a = node.attribute.iter().find(|a| a.name == name)?;
+        a.ints.iter().any(|&v| v < min).then(|| {
+            format!(
+                "{} node \"{}\" has {name} {:?} (each must be at least {min})",
+                node.op_type, node.name, a.ints
+            )
+        })
+    });
+    lengths.or(values)
 }
 
 /// A tensor stored as raw bytes (or in an external file) whose data type tract cannot read
