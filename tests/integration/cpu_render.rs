@@ -25,6 +25,9 @@ impl Texture {
     /// Premultiplied RGBA in 0..=1 at texel (x, y), clamped to the edge.
     fn texel(&self, x: isize, y: isize) -> [f32; 4] {
         let [w, h] = self.size;
+        if w == 0 || h == 0 {
+            return [0.0; 4];
+        }
         let x = x.clamp(0, w as isize - 1) as usize;
         let y = y.clamp(0, h as isize - 1) as usize;
         let c = self.pixels[y * w + x];
