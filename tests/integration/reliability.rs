@@ -445,6 +445,17 @@ fn an_onnx_pooling_with_a_zero_kernel_side_is_refused_without_a_panic() {
     );
 }
 
+#[test]
+fn an_onnx_pooling_with_fewer_kernel_sides_than_its_input_has_axes_is_refused_without_a_panic() {
+    // Found by the onnx_load fuzz target on 2026-12-02 (fourth run): a one-sided kernel_shape
+    // on the 4-D image input made tract-core 0.23.9 index out of bounds (padding.rs:75).
+    let err = onnx_refused("fuzz/onnx-pool-kernel-rank.onnx");
+    assert!(
+        err.contains("AveragePool") && err.contains("spatial axes"),
+        "{err}"
+    );
+}
+
 /// The non-empty lines of a run's stderr.
 fn stderr_lines(r: &Run) -> Vec<String> {
     r.stderr

@@ -48,6 +48,9 @@ pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceMod
         if let Some(why) = graph.node.iter().find_map(window_attributes_mismatch) {
             return Err(unreadable(why));
         }
+        if let Some(why) = window_rank_mismatch_on_inputs(graph) {
+            return Err(unreadable(why));
+        }
         if let Some(why) = raw_tensor_of_unsupported_type(graph) {
             return Err(unreadable(why));
         }
@@ -57,21 +60,23 @@ pub(super) fn read_onnx(manifest: &Manifest, onnx: &[u8]) -> Result<InferenceMod
         .map_err(|e| unreadable(root_cause(&e)))
 }
 
+/// The ONNX operators with a sliding window (kernel_shape, strides, dilations, pads).
+const WINDOWED: [&str; 7] = [
+    "Conv",
+    "ConvTranspose",
+    "ConvInteger",
+    "QLinearConv",
+    "MaxPool",
+    "AveragePool",
+    "LpPool",
+];
+
 /// Why a convolution's or pooling's window attributes are unusable, if they are: one stride
 /// and one dilation per spatial axis, two pads per axis, kernel sides, strides and dilations
 /// of at least 1, pads of at least 0. tract-core 0.23.9 indexes them by axis and computes
 /// `kernel - 1` while inferring shapes, and panics otherwise (an AveragePool with a 3×3 kernel
 /// and one stride, another with kernel_shape [3, 0]: found by the onnx_load fuzz target).
 fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String> {
-    const WINDOWED: [&str; 7] = [
-        "Conv",
-        "ConvTranspose",
-        "ConvInteger",
-        "QLinearConv",
-        "MaxPool",
-        "AveragePool",
-        "LpPool",
-    ];
     if !WINDOWED.contains(&node.op_type.as_str()) {
         return None;
     }
@@ -119,6 +124,37 @@ fn window_attributes_mismatch(node: &tract_onnx::pb::NodeProto) -> Option<String
         })
     });
     lengths.or(values)
+}
+
+/// A windowed node reading a graph input directly whose window has a different number of
+/// axes than that input has spatial axes (rank − 2): tract-core indexes the window per input
+/// axis and panics (found by the onnx_load fuzz target). Only graph inputs have a rank here,
+/// before shape inference; nodes deeper in the graph are not checked.
+fn window_rank_mismatch_on_inputs(graph: &tract_onnx::pb::GraphProto) -> Option<String> {
+    let rank = |name: &str| -> Option<usize> {
+        let input = graph.input.iter().find(|i| i.name == name)?;
+        let tract_onnx::pb::type_proto::Value::TensorType(t) =
+            input.r#type.as_ref()?.value.as_ref()?;
+        Some(t.shape.as_ref()?.dim.len())
+    };
+    graph.node.iter().find_map(|node| {
+        if !WINDOWED.contains(&node.op_type.as_str()) {
+            return None;
+        }
+        let spatial = rank(node.input.first()?)?.checked_sub(2)?;
+        let window = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "kernel_shape")?
+            .ints
+            .len();
+        (window != spatial).then(|| {
+            format!(
+                "{} node \"{}\" has a {window}-axis kernel_shape on an input with {spatial} spatial axes",
+                node.op_type, node.name
+            )
+        })
+    })
 }
 
 /// A tensor stored as raw bytes (or in an external file) whose data type tract cannot read
