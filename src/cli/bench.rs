@@ -166,13 +166,15 @@ fn bench_model(
     } else {
         throughput(&model, frames, workers, mt, args.size, args.frames)?
     };
-    let ops = if args.ops && mt > 1 {
-        let executor = Executor::multithread(mt);
+    let ops = if args.ops {
+        let executor = if mt > 1 {
+            Executor::multithread(mt)
+        } else {
+            Executor::SingleThread
+        };
         with_executor(&executor, || {
             session.profile_ops(&frames[0], args.frames as usize)
         })?
-    } else if args.ops {
-        session.profile_ops(&frames[0], args.frames as usize)?
     } else {
         Vec::new()
     };

@@ -248,7 +248,8 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
                 }
             }
         }
-        // The activation on the accumulators (in registers), not in a pass over the output.
+        // The activation on each step's 4 vectors while they are in L1, not in a second pass
+        // over the whole output.
         let row = &mut sc.row[q..][..4 * V];
         for (j, a) in acc.iter().enumerate() {
             row[j * V..][..V].copy_from_slice(a);
