@@ -46,6 +46,17 @@ pub fn debug_panic() -> Option<String> {
     std::env::var("CENTERSCOPE_DEBUG_PANIC").ok()
 }
 
+/// `CENTERSCOPE_DEBUG_CAMERA=stall-after:N`: `camera:K` is a synthetic 640×480 camera at
+/// 30 fps whose driver stalls (blocks forever) after N frames, to test what `detect camera:K`
+/// and the window do with a stuck camera on machines without a video device.
+pub fn debug_camera_stall_after() -> Option<u64> {
+    std::env::var("CENTERSCOPE_DEBUG_CAMERA")
+        .ok()?
+        .strip_prefix("stall-after:")?
+        .parse::<u64>()
+        .ok()
+}
+
 /// `CENTERSCOPE_DEBUG_DELAY_MS=N`: the window's pipeline sleeps N ms per inference, to see how
 /// the app behaves with a slow model (used by the window smoke test).
 pub fn debug_delay() -> Option<Duration> {

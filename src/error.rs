@@ -63,3 +63,64 @@ impl Error {
         self.to_string().replace('\n', " ")
     }
 }
+
+thread_local! {
+    /// How many [`catch_panic`] calls are running on this thread.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether a panic on this thread right now will be caught by [`catch_panic`] and reported as an
+/// ordinary error: the CLI's panic hook stays quiet then, so the failure prints exactly one line.
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get() > 0)
+}
+
+/// Run `work`; a panic inside it (a bug in tract or in our code, met on hostile input) becomes
+/// the error `on_panic` makes from the panic's message, instead of unwinding further.
+pub fn catch_panic<T>(
+    work: impl FnOnce() -> Result<T>,
+    on_panic: impl FnOnce(&str) -> Error,
+) -> Result<T> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let depth = Depth;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    drop(depth);
+    outcome.unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(on_panic(&msg.replace('\n', " ")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_panic_turns_a_panic_into_the_error_and_marks_the_thread_while_running() {
+        assert!(!panic_is_caught());
+        let r: Result<()> = catch_panic(
+            || {
+                assert!(panic_is_caught());
+                panic!("index out of bounds: the len is 2 but the index is 3")
+            },
+            |m| Error::Other(format!("caught: {m}")),
+        );
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "caught: index out of bounds: the len is 2 but the index is 3"
+        );
+        assert!(!panic_is_caught(), "the mark is removed after a panic");
+        assert_eq!(catch_panic(|| Ok(7), |_| Error::Cancelled).unwrap(), 7);
+        assert!(!panic_is_caught());
+    }
+}

@@ -1,10 +1,12 @@
 //! Fuzzed bytes as the ONNX file of a user model → `Model::load` (parse, check against the
 //! manifest, compile the default input size, run one blank frame). Must return `Ok` or `Err`:
-//! never panic, hang or exhaust memory.
+//! never panic, abort, hang or exhaust memory.
 //!
-//! `ModelEntry::load` wraps this in `catch_unwind`, which turns a panic into an error in the
-//! app; `Model::load` is fuzzed directly so that panics are still found. (An abort, such as an
-//! allocation failure or a stack overflow, is not caught by `catch_unwind` either way.)
+//! `Model::load` turns a panic inside tract into an error ("loading it failed with an internal
+//! error (…)"), so a panic escaping it is a finding, and so are aborts (allocation failures,
+//! stack overflows), hangs and memory blow-ups, which no `catch_unwind` stops. With
+//! `CENTERSCOPE_FUZZ_INTERNAL=1` the target also stops on those caught internal errors, to find
+//! inputs that deserve a pre-check with a better message than tract's panic.
 //!
 //! Seed: `fuzz/seeds/onnx_load/tiny-centernet.onnx`, the 716-byte test fixture, which loads.
 #![no_main]
@@ -24,6 +26,33 @@ fn manifest() -> &'static Manifest {
     })
 }
 
+fn stop_on_internal_errors() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("CENTERSCOPE_FUZZ_INTERNAL").is_some_and(|v| v == "1"))
+}
+
+/// libFuzzer's panic hook aborts on every panic, even one `Model::load` catches; this one
+/// aborts (after printing it) only on a panic that is not going to be caught.
+fn abort_on_uncaught_panics_only() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !centerscope::error::panic_is_caught() {
+                report(info);
+                std::process::abort();
+            }
+        }));
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
-    let _ = Model::load(manifest().clone(), data);
+    abort_on_uncaught_panics_only();
+    if let Err(e) = Model::load(manifest().clone(), data) {
+        let msg = e.to_string();
+        assert!(
+            !(stop_on_internal_errors() && msg.contains("internal error")),
+            "{msg}"
+        );
+    }
 });

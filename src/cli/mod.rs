@@ -98,12 +98,13 @@ pub fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
 /// `centerscope: error: internal error: …` (with its source location when `RUST_BACKTRACE` is
 /// set) and `main` exits 2. Panics on other threads are caught where they happen (workers,
 /// model loading, background tasks) and reported once as ordinary errors, so they print
-/// nothing here unless `RUST_BACKTRACE` asks for it.
+/// nothing here unless `RUST_BACKTRACE` asks for it; so do panics on the main thread inside
+/// [`crate::error::catch_panic`] (loading a model in the CLI).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         let main_thread = std::thread::current().name() == Some("main");
-        if !main_thread && !verbose {
+        if (!main_thread || crate::error::panic_is_caught()) && !verbose {
             return;
         }
         let payload = info.payload();

@@ -40,20 +40,25 @@ pub fn decode(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec
             ),
         ));
     }
-    let dets = match family {
+    let mut dets = nms(candidates(ctx, outputs)?, ctx.params.nms_iou, true);
+    dets.truncate(ctx.params.top_k);
+    Ok(dets)
+}
+
+/// The detections that go into NMS: the family's decoding, capped to the best
+/// `top_k × PRE_NMS_PER_RESULT`. Greedy NMS is quadratic: a threshold of 0 would otherwise hand
+/// it every cell of the map (16 384 per class at 512×512).
+fn candidates(ctx: &DecodeContext<'_>, outputs: &[OutputView<'_>]) -> Result<Vec<Detection>> {
+    let dets = match ctx.manifest.family {
         Family::Centerface => centerface(ctx, outputs)?,
         Family::CenternetLtrb => centernet_ltrb(ctx, outputs)?,
         Family::CenternetClassic => centernet_classic(ctx, outputs)?,
         Family::MovenetMultipose => movenet(ctx, outputs)?,
     };
-    // Greedy NMS is quadratic: a threshold of 0 would hand it every cell of the map.
-    let dets = keep_best(
+    Ok(keep_best(
         dets,
         ctx.params.top_k.saturating_mul(PRE_NMS_PER_RESULT).max(1),
-    );
-    let mut dets = nms(dets, ctx.params.nms_iou, true);
-    dets.truncate(ctx.params.top_k);
-    Ok(dets)
+    ))
 }
 
 /// Candidates kept before NMS per detection asked for: NMS removes duplicates of the same object
@@ -350,22 +355,75 @@ mod tests {
     }
 
     fn run(params: &DecodeParams, shapes: &[Vec<usize>], data: &[Vec<f32>]) -> Result<usize> {
+        with_outputs(params, shapes, data, |ctx, views| {
+            decode(ctx, views).map(|d| d.len())
+        })
+    }
+
+    fn with_outputs<T>(
+        params: &DecodeParams,
+        shapes: &[Vec<usize>],
+        data: &[Vec<f32>],
+        f: impl FnOnce(&DecodeContext<'_>, &[OutputView<'_>]) -> T,
+    ) -> T {
         let m = centerface_manifest();
         let labels: Vec<Arc<str>> = vec!["face".into()];
         let ctx = DecodeContext {
             manifest: &m,
             labels: &labels,
+            // Stride 4 (overflowing test shapes keep the 32×32 of the 8×8 maps).
             input_hw: [32, 32],
             transform: Transform::IDENTITY,
             source_wh: [32, 32],
             params,
+        };
+        let side = shapes[0][2].saturating_mul(4).min(1 << 16);
+        let ctx = DecodeContext {
+            input_hw: [side, side],
+            source_wh: [side as u32, side as u32],
+            ..ctx
         };
         let views: Vec<OutputView> = shapes
             .iter()
             .zip(data)
             .map(|(shape, data)| OutputView { shape, data })
             .collect();
-        decode(&ctx, &views).map(|d| d.len())
+        f(&ctx, &views)
+    }
+
+    #[test]
+    fn a_threshold_of_zero_hands_nms_a_bounded_number_of_the_best_candidates() {
+        // Issue 10: with --threshold 0 every cell of a flat heatmap is a peak; all of them
+        // reached the quadratic NMS. 64×64 cells, ten of them clearly the best.
+        let hw = [64usize, 64];
+        let plane = hw[0] * hw[1];
+        let mut heat = vec![0.2f32; plane];
+        let best: Vec<usize> = (0..10).map(|i| (6 * i + 3) * 64 + 6 * i + 3).collect();
+        for &c in &best {
+            heat[c] = 0.9;
+        }
+        let data = vec![
+            heat,
+            vec![0.5; 2 * plane],
+            vec![0.0; 2 * plane],
+            vec![0.0; 10 * plane],
+        ];
+        let params = DecodeParams {
+            score_threshold: 0.0,
+            top_k: 10,
+            ..DecodeParams::default()
+        };
+        let (n_candidates, best_kept) = with_outputs(&params, &shapes(&hw), &data, |ctx, v| {
+            let c = candidates(ctx, v).unwrap();
+            let strong = c.iter().filter(|d| d.score > 0.85).count();
+            (c.len(), strong)
+        });
+        assert!(
+            n_candidates <= 10 * PRE_NMS_PER_RESULT,
+            "{n_candidates} candidates"
+        );
+        assert_eq!(best_kept, 10, "the cap keeps the best-scoring cells");
+        assert_eq!(run(&params, &shapes(&hw), &data).unwrap(), 10);
     }
 
     fn shapes(hw: &[usize]) -> Vec<Vec<usize>> {

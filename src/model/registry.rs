@@ -51,19 +51,9 @@ impl ModelEntry {
         matches!(self.source, ModelSource::Builtin(_))
     }
 
-    /// Read (for user models), verify and compile the model. A bug that panics inside the
-    /// ONNX reader or the optimiser becomes an error naming the model, never a crash.
+    /// Read (for user models), verify and compile the model ([`Model::load`] turns a panic
+    /// inside tract into an error naming the model).
     pub fn load(&self) -> Result<Arc<Model>> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.load_unguarded()))
-            .unwrap_or_else(|_| {
-                Err(Error::model(
-                    &self.manifest.id,
-                    "loading it failed with an internal error (the file may be malformed); re-export it or report the problem",
-                ))
-            })
-    }
-
-    fn load_unguarded(&self) -> Result<Arc<Model>> {
         let manifest = (*self.manifest).clone();
         match &self.source {
             ModelSource::Builtin(bytes) => Model::load(manifest, bytes),

@@ -456,6 +456,47 @@ fn an_onnx_pooling_with_fewer_kernel_sides_than_its_input_has_axes_is_refused_wi
     );
 }
 
+#[test]
+fn a_panic_inside_tract_deeper_in_the_graph_is_an_error_of_the_library_and_one_line_in_the_cli() {
+    // The gap left by the fourth onnx_load finding: the same one-sided kernel_shape on a node
+    // that does not read the graph input (no rank is known before shape inference, so it is
+    // not pre-checked) still made tract-core 0.23.9 index out of bounds inside Model::load.
+    // Model::load itself now turns a panic into an error naming the model.
+    // (Here the panic comes while compiling the plan for the default size, whose own guard
+    // reports it; Model::load's guard covers the reading and checking before it.)
+    let err = onnx_refused("fuzz/onnx-deep-pool-kernel-rank.onnx");
+    assert!(
+        err.starts_with("model tiny-centernet: ") && err.contains("internal error"),
+        "{err}"
+    );
+    // In the CLI (the model is loaded on the main thread): one line, exit 2, nothing else.
+    let dir = tmp();
+    std::fs::copy(
+        crate::common::fixture("fuzz/onnx-deep-pool-kernel-rank.onnx"),
+        dir.path().join("tiny-centernet.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(
+        crate::common::fixture("classic/tiny-centernet.json"),
+        dir.path().join("tiny-centernet.json"),
+    )
+    .unwrap();
+    let model = dir.path().join("tiny-centernet.json");
+    // (RUST_BACKTRACE=1 would add the panic's location on a line of its own.)
+    let r = run_env(
+        &[
+            "detect",
+            &image("coffee.jpg"),
+            "--model",
+            &model.to_string_lossy(),
+        ],
+        &[("RUST_BACKTRACE", "0".as_ref())],
+        Duration::from_secs(120),
+    );
+    r.assert_user_error("internal error");
+    assert_eq!(stderr_lines(&r).len(), 1, "{}", r.stderr);
+}
+
 /// The non-empty lines of a run's stderr.
 fn stderr_lines(r: &Run) -> Vec<String> {
     r.stderr

@@ -336,6 +336,101 @@ fn camera_listing_works_without_devices() {
     }
 }
 
+/// `CENTERSCOPE_DEBUG_CAMERA=stall-after:N`: `camera:K` is a synthetic 30 fps camera whose
+/// driver blocks forever after N frames (no video device exists on these machines).
+fn stalling_camera(frames: u32) -> [(&'static str, std::ffi::OsString); 1] {
+    [(
+        "CENTERSCOPE_DEBUG_CAMERA",
+        format!("stall-after:{frames}").into(),
+    )]
+}
+
+fn env_refs<'a>(
+    env: &'a [(&'static str, std::ffi::OsString)],
+) -> Vec<(&'static str, &'a std::ffi::OsStr)> {
+    env.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+}
+
+#[test]
+fn detect_on_a_camera_that_stalls_ends_within_seconds_keeping_what_it_wrote() {
+    let dir = tmp();
+    let out = dir.path().join("cam.jsonl");
+    let env = stalling_camera(12);
+    let started = std::time::Instant::now();
+    let r = run_env(
+        &["detect", "camera:0", "--output", &out.to_string_lossy()],
+        &env_refs(&env),
+        std::time::Duration::from_secs(60),
+    );
+    // 12 frames (0.4 s), the 5 s frame wait, the 2 s wait for the stuck capture thread.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    r.assert_user_error("delivered no frame for 5 s");
+    // What was written before the stall is kept, under a name that says it is partial.
+    assert!(!out.exists());
+    assert!(r.stderr.contains("kept in"), "{}", r.stderr);
+    let lines = read_jsonl(&dir.path().join("cam.jsonl.partial"));
+    assert!(
+        !lines.is_empty() && lines.len() <= 12,
+        "{} lines kept: {}",
+        lines.len(),
+        r.stderr
+    );
+}
+
+#[test]
+fn a_camera_recording_is_written_and_a_stall_keeps_the_frames_before_it() {
+    let dir = tmp();
+    // A recording that ends by --duration.
+    let rec = dir.path().join("rec.mp4");
+    let env = stalling_camera(1000);
+    let r = run_env(
+        &[
+            "anonymize",
+            "camera:0",
+            "-o",
+            &rec.to_string_lossy(),
+            "--duration",
+            "1",
+        ],
+        &env_refs(&env),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let frames = all_frames(&rec);
+    assert!((20..=31).contains(&frames.len()), "{} frames", frames.len());
+    assert_eq!((frames[0].width, frames[0].height), (640, 480));
+
+    // A recording cut short by a stalled camera: exit 2, one line, the frames kept.
+    let cut = dir.path().join("cut.mp4");
+    let env = stalling_camera(15);
+    let r = run_env(
+        &[
+            "anonymize",
+            "camera:0",
+            "-o",
+            &cut.to_string_lossy(),
+            "--duration",
+            "60",
+        ],
+        &env_refs(&env),
+        std::time::Duration::from_secs(120),
+    );
+    r.assert_user_error("delivered no frame for 5 s");
+    assert!(r.stderr.contains("kept in"), "{}", r.stderr);
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("cut"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let frames = all_frames(&kept[0]);
+    assert!((1..=15).contains(&frames.len()), "{} frames", frames.len());
+}
+
 /// A JPEG APP1 segment holding only an EXIF orientation tag.
 
 #[test]

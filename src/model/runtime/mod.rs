@@ -52,8 +52,23 @@ fn model_err(manifest: &Manifest, e: impl std::fmt::Display) -> Error {
 impl Model {
     /// Parse `onnx` (the bytes of the model file), check it against the manifest, compile the
     /// default input size and run it once on a blank picture so a model that cannot work fails
-    /// here, with a clear message, rather than on the first frame.
+    /// here, with a clear message, rather than on the first frame. A bug that panics inside
+    /// the ONNX reader or the optimiser (hostile or malformed files reach both) becomes an
+    /// error naming the model, never a crash.
     pub fn load(manifest: Manifest, onnx: &[u8]) -> Result<Arc<Model>> {
+        let id = manifest.id.clone();
+        crate::error::catch_panic(
+            || Self::load_unguarded(manifest, onnx),
+            |msg| {
+                Error::model(
+                    &id,
+                    format!("loading it failed with an internal error ({msg}); the file may be malformed: re-export it or report the problem"),
+                )
+            },
+        )
+    }
+
+    fn load_unguarded(manifest: Manifest, onnx: &[u8]) -> Result<Arc<Model>> {
         let mut graph = graph::read_onnx(&manifest, onnx)?;
         graph::check_image_input(&manifest, &graph)?;
         graph::select_role_outputs(&manifest, &mut graph)?;
@@ -79,8 +94,24 @@ impl Model {
         Ok(model)
     }
 
-    /// The optimised plan for an input of `[height, width]`, compiled on first use.
+    /// The optimised plan for an input of `[height, width]`, compiled on first use (a panic in
+    /// tract's analysis of an input size the model cannot take becomes an error).
     pub fn plan(&self, size: [usize; 2]) -> Result<Plan> {
+        crate::error::catch_panic(
+            || self.plan_unguarded(size),
+            |msg| {
+                model_err(
+                    &self.manifest,
+                    format!(
+                        "cannot prepare it for input {}x{} (internal error: {msg})",
+                        size[1], size[0]
+                    ),
+                )
+            },
+        )
+    }
+
+    fn plan_unguarded(&self, size: [usize; 2]) -> Result<Plan> {
         if let Some(plan) = self
             .plans
             .lock()
