@@ -88,6 +88,7 @@ impl ExpandDepthwise {
                         act: pw.act,
                         residual: None,
                         ds: pixels,
+                        panel: false,
                     };
                     gemm_serial(isa, &job, &mut expanded);
                 }

@@ -143,6 +143,7 @@ impl SpatialConv {
             act: self.act,
             residual: None,
             ds: oh * ow,
+            panel: false,
         };
         let out = Dst::new(output);
         let rows = |y0: usize, y1: usize| {
