@@ -370,7 +370,9 @@ unsafe fn conv<const MR: usize, const NR: usize>(job: &Job, out: Dst, kernel: im
     // in L1 was refetched from L2 or beyond for every block (512 → 512 channels at 32×32 ran
     // at 44 % of the in-cache speed). Only worth its copy when several blocks reuse it.
     let use_panel = job.panel && blocks >= PANEL_MIN_BLOCKS && cin >= PANEL_MIN_CIN;
-    let mut panel: Vec<f32> = Vec::new();
+    // Reused across calls on this thread: a fresh buffer per product cost page faults on the
+    // worker threads (their malloc arenas give memory back), which made 2 threads slower.
+    let mut panel: Vec<f32> = PANEL.with(std::cell::Cell::take);
     let panel_offs: Vec<usize> = if use_panel {
         (0..cin).map(|i| i * NR).collect()
     } else {
@@ -450,6 +452,13 @@ unsafe fn conv<const MR: usize, const NR: usize>(job: &Job, out: Dst, kernel: im
         }
         c0 = c1;
     }
+    PANEL.with(|keep| keep.set(panel));
+}
+
+thread_local! {
+    /// The panel buffer of the products run on this thread (at most `L2_BUDGET_FLOATS` plus a
+    /// tile per input channel).
+    static PANEL: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Outputs larger than this (8 MiB) are written with non-temporal stores.
@@ -754,7 +763,15 @@ mod tests {
         let mut seed = 11u64;
         let mut cases = 0;
         // (200, 40) at 16×40: two pixel chunks whose full tiles go through the copied panel.
-        for (cin, cout) in [(1, 1), (3, 5), (16, 16), (17, 33), (24, 144), (96, 7), (200, 40)] {
+        for (cin, cout) in [
+            (1, 1),
+            (3, 5),
+            (16, 16),
+            (17, 33),
+            (24, 144),
+            (96, 7),
+            (200, 40),
+        ] {
             for hw in [[1, 1], [3, 5], [8, 8], [7, 13], [16, 40]] {
                 for (k, residual) in [(0, false), (1, true), (2, false), (3, true)] {
                     let act = [
