@@ -5,7 +5,7 @@
 //! transform) → `model` (tract inference) → `decode` (heatmap peaks / poses → boxes in source
 //! pixels) → `output` (JSON Lines, annotated and anonymised pictures and videos) or `app` (the
 //! desktop window). `export` runs a whole file through that flow into a new video or picture.
-//! `pipeline` runs that flow for many frames on a rayon worker pool.
+//! `pipeline` runs that flow for many frames on a set of worker threads.
 
 pub mod app;
 pub mod cli;

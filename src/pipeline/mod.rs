@@ -1,7 +1,7 @@
-//! The pipeline: a source thread, a dispatcher, a rayon worker pool, and an ordered output.
+//! The pipeline: a source thread, a dispatcher, N worker threads, and an ordered output.
 //!
 //! ```text
-//! FrameSource ─▶ [source thread] ─▶ frames ─▶ [dispatch thread] ─▶ rayon pool (N workers)
+//! FrameSource ─▶ [source thread] ─▶ frames ─▶ [dispatch thread] ─▶ N worker threads
 //!                  source_loop.rs    bounded      dispatch.rs           worker.rs: one tract
 //!                  pacing, seek,     or newest    takes a Slot,         Session per worker
 //!                  pause, drops      wins         snapshots model        │
@@ -95,7 +95,7 @@ pub struct Pipeline {
     /// One message per worker loop that has finished.
     workers_done: Receiver<()>,
     workers: usize,
-    _pool: rayon::ThreadPool,
+    worker_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Frame size assumed before a camera has delivered its first frame.
@@ -123,24 +123,28 @@ fn frame_slots(info: &SourceInfo, config: &PipelineConfig) -> (usize, usize) {
 /// The running worker loops: the pool they run on, where the dispatcher sends them work, and
 /// one message per worker loop that has finished.
 struct Workers {
-    pool: rayon::ThreadPool,
+    threads: Vec<std::thread::JoinHandle<()>>,
     work: Sender<worker::WorkItem>,
     done: Receiver<()>,
 }
 
-/// Start `config.workers` worker loops on a named rayon pool, each sending to `results`.
+/// Start `config.workers` worker loops, each on its own named thread, each sending to
+/// `results`.
+///
+/// Plain threads, not jobs of a rayon pool: a rayon worker waiting for another pool (tract's
+/// matmul pool, `--matmul-threads` > 1) runs jobs of its own pool meanwhile, so when the second
+/// loop had not been picked up yet, the first worker ran it nested inside its own inference:
+/// tract's thread-local scratch was borrowed twice ("RefCell already borrowed" panics, and the
+/// outer frame could never finish). Seen once on a fresh-clone CI run (test
+/// `pipeline::matmul_threads_with_several_workers_neither_deadlock_nor_change_results`).
 fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> Result<Workers> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.workers)
-        .thread_name(|i| format!("detect-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start worker pool: {e}")))?;
     let (work_tx, work_rx) = crossbeam_channel::bounded(config.workers);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(config.workers);
     let executor = (config.matmul_threads > 1).then(|| {
         tract_linalg::multithread::Executor::multithread_with_name(config.matmul_threads, "matmul")
     });
-    for _ in 0..config.workers {
+    let mut threads = Vec::with_capacity(config.workers);
+    for i in 0..config.workers {
         let w = worker::Worker {
             work: work_rx.clone(),
             results: results.clone(),
@@ -151,11 +155,15 @@ fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> R
             executor: executor.clone(),
             done: done_tx.clone(),
         };
-        pool.spawn(move || w.run());
+        let thread = std::thread::Builder::new()
+            .name(format!("detect-worker-{i}"))
+            .spawn(move || w.run())
+            .map_err(|e| Error::io("cannot start a detection worker thread", e))?;
+        threads.push(thread);
     }
     drop((work_rx, done_tx));
     Ok(Workers {
-        pool,
+        threads,
         work: work_tx,
         done: done_rx,
     })
@@ -225,7 +233,7 @@ impl Pipeline {
             threads: vec![source_thread, dispatch_thread],
             workers_done: workers.done,
             workers: config.workers,
-            _pool: workers.pool,
+            worker_threads: workers.threads,
         })
     }
 
@@ -314,6 +322,7 @@ impl Drop for Pipeline {
         }
         // The dispatcher is gone, so the work channel is closed: wait for every worker loop to
         // finish its frame and return.
+        let mut finished = 0;
         for _ in 0..self.workers {
             while self.results.try_recv().is_ok() {}
             if self
@@ -322,6 +331,14 @@ impl Drop for Pipeline {
                 .is_err()
             {
                 break;
+            }
+            finished += 1;
+        }
+        // Joined when every loop said it is done (a worker stuck for 30 s is left behind
+        // rather than hanging the caller).
+        if finished == self.workers {
+            for t in self.worker_threads.drain(..) {
+                let _ = t.join();
             }
         }
     }

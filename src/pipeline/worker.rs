@@ -1,9 +1,10 @@
 //! A worker loop: owns its tract session, takes dispatched frames until the work channel
 //! closes, sends each result (with the slot it was dispatched under) to the consumer.
 //!
-//! One long-lived loop per rayon worker rather than one rayon job per frame: a worker waiting
-//! inside tract's matmul pool could otherwise pick up a second frame on the same thread and
-//! re-enter tract's per-thread state.
+//! One long-lived loop per plain thread (`detect-worker-N`), neither a rayon job per frame nor
+//! a loop per rayon worker: a rayon worker waiting inside tract's matmul pool runs other jobs of
+//! its own pool meanwhile (a second frame, or a second worker loop not yet started) on the same
+//! thread and re-enters tract's per-thread state.
 
 use super::reorder::Sequenced;
 use super::Msg;
