@@ -91,14 +91,17 @@ pub fn catch_panic<T>(
     let depth = Depth;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
     drop(depth);
-    outcome.unwrap_or_else(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(on_panic(&msg.replace('\n', " ")))
-    })
+    outcome.unwrap_or_else(|payload| Err(on_panic(&panic_message(payload.as_ref()))))
+}
+
+/// A panic's message on one line (`"unknown panic"` for payloads that are not text).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+        .replace('\n', " ")
 }
 
 #[cfg(test)]

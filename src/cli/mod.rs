@@ -107,13 +107,7 @@ pub fn install_panic_hook() {
         if (!main_thread || crate::error::panic_is_caught()) && !verbose {
             return;
         }
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        let msg = msg.replace('\n', " ");
+        let msg = crate::error::panic_message(info.payload());
         let thread = std::thread::current()
             .name()
             .map(|n| format!(" in thread {n}"))

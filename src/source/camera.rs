@@ -152,7 +152,7 @@ impl CaptureDevice for StallingDevice {
         }
         std::thread::sleep(self.next_at.saturating_duration_since(Instant::now()));
         self.next_at += Duration::from_micros(33_333);
-        let shift = (self.delivered * 8) as u32;
+        let shift = (self.delivered % 32 * 8) as u32;
         self.delivered += 1;
         Ok(image::RgbImage::from_fn(640, 480, |x, y| {
             image::Rgb([((x + shift) % 256) as u8, (y % 256) as u8, 128])
