@@ -371,12 +371,13 @@ mod tests {
         let ctx = DecodeContext {
             manifest: &m,
             labels: &labels,
-            // Stride 4 (overflowing test shapes keep the 32×32 of the 8×8 maps).
             input_hw: [32, 32],
             transform: Transform::IDENTITY,
             source_wh: [32, 32],
             params,
         };
+        // Network input at stride 4 of the maps (capped for the overflowing test shapes,
+        // which the decoder rejects before using it).
         let side = shapes[0][2].saturating_mul(4).min(1 << 16);
         let ctx = DecodeContext {
             input_hw: [side, side],

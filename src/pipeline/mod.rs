@@ -120,7 +120,7 @@ fn frame_slots(info: &SourceInfo, config: &PipelineConfig) -> (usize, usize) {
     }
 }
 
-/// The running worker loops: the pool they run on, where the dispatcher sends them work, and
+/// The running worker loops: the threads they run on, where the dispatcher sends them work, and
 /// one message per worker loop that has finished.
 struct Workers {
     threads: Vec<std::thread::JoinHandle<()>>,
