@@ -216,7 +216,7 @@ fn latency(
     let runs = timed + WARMUP;
     for (i, f) in frames.iter().cycle().take(runs).enumerate() {
         let (_, t) = match &executor {
-            Some(e) => with_executor(e, || session.detect(f, &params))?,
+            Some(e) => crate::kernels::with_executor_exclusive(e, || session.detect(f, &params))?,
             None => session.detect(f, &params)?,
         };
         if i >= WARMUP {

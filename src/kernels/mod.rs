@@ -107,6 +107,64 @@ pub fn with_executor<R>(
     tract_linalg::multithread::multithread_tract_scope(executor.clone(), f)
 }
 
+/// Like [`with_executor`], for a caller that is the only user of `executor` (one pipeline
+/// worker, `bench`): `f` runs on a thread of the pool itself, and the pool's other threads
+/// stay awake for the length of `f`, taking the parts of each split as soon as they appear.
+///
+/// Without this, every parallel operator handed its parts to sleeping pool threads and the
+/// calling thread slept until they were done: two wake-ups per operator, each a few hundred
+/// µs on a VM, which ate the gain of splitting (see docs/benchmarks.md). Not for a pool shared
+/// by several callers: a pool thread could then take another caller's inference while it waits
+/// inside one.
+pub fn with_executor_exclusive<R: Send>(
+    executor: &tract_linalg::multithread::Executor,
+    f: impl FnOnce() -> R + Send,
+) -> R {
+    use std::sync::atomic::AtomicUsize;
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
+    let Executor::MultiThread(pool) = executor else {
+        return with_executor(executor, f);
+    };
+    let helpers = pool.current_num_threads().saturating_sub(1);
+    let scoped = executor.clone();
+    pool.install(move || {
+        let owner = rayon::current_thread_index();
+        let done = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..helpers {
+            let (done, started) = (done.clone(), started.clone());
+            rayon::spawn(move || {
+                // Never on the thread running `f` (it could only pick this up while waiting
+                // inside `f`, and would then spin until `f` ends: a deadlock).
+                if rayon::current_thread_index() == owner {
+                    return;
+                }
+                started.fetch_add(1, Ordering::AcqRel);
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        struct SetOnDrop(Arc<AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = SetOnDrop(done);
+        // Let the helpers get going (bounded: a helper that never starts only costs speed).
+        let since = std::time::Instant::now();
+        while started.load(Ordering::Acquire) < helpers
+            && since.elapsed() < std::time::Duration::from_millis(5)
+        {
+            std::hint::spin_loop();
+        }
+        multithread_tract_scope(scoped, f)
+    })
+}
+
 /// Run `f` on every part, in parallel on tract's executor when it has several threads.
 fn run_parts<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync + Send) {
     use rayon::prelude::*;
@@ -612,4 +670,45 @@ fn match_broadcast(model: &TypedModel, node: &TypedNode) -> TractResult<Option<B
             plan,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_linalg::multithread::Executor;
+
+    #[test]
+    fn an_exclusive_executor_splits_work_and_survives_panics() {
+        let executor = Executor::multithread(2);
+        let serial: Vec<u64> = (0..64u64).map(|i| (0..=i * 1000).sum()).collect();
+        for _ in 0..200 {
+            let parallel = with_executor_exclusive(&executor, || {
+                assert_eq!(
+                    parallelism(),
+                    2,
+                    "the executor is in scope on the pool thread"
+                );
+                let out: Vec<std::sync::Mutex<u64>> =
+                    (0..64).map(|_| std::sync::Mutex::new(0)).collect();
+                run_parts((0..64u64).collect(), |i| {
+                    // A nested split inside a part, as our kernels' callers may do.
+                    let inner = std::sync::atomic::AtomicU64::new(0);
+                    run_parts((0..i).collect(), |j: u64| {
+                        inner.fetch_add((j * 1000..j * 1000 + 1000).sum(), Ordering::Relaxed);
+                    });
+                    *out[i as usize].lock().unwrap() = inner.load(Ordering::Relaxed) + i * 1000;
+                });
+                out.into_iter()
+                    .map(|m| m.into_inner().unwrap())
+                    .collect::<Vec<u64>>()
+            });
+            assert_eq!(parallel, serial);
+        }
+        // A panic inside ends the helpers too: the pool still serves the next inference.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_executor_exclusive(&executor, || panic!("inside an inference"))
+        }));
+        assert!(r.is_err());
+        assert_eq!(with_executor_exclusive(&executor, || 7), 7);
+    }
 }

@@ -153,6 +153,7 @@ fn start_workers(config: &PipelineConfig, results: &Sender<Sequenced<Msg>>) -> R
             fail_frame: crate::env::debug_fail_frame(),
             panic_frame: (crate::env::debug_panic().as_deref() == Some("worker")).then_some(0),
             executor: executor.clone(),
+            exclusive: config.workers == 1,
             done: done_tx.clone(),
         };
         let thread = std::thread::Builder::new()

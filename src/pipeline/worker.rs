@@ -43,6 +43,9 @@ pub(crate) struct Worker {
     /// Panic on this frame index (`CENTERSCOPE_DEBUG_PANIC=worker`: the first one).
     pub panic_frame: Option<u64>,
     pub executor: Option<tract_linalg::multithread::Executor>,
+    /// This worker is the executor's only user (one worker): it may keep the pool's threads
+    /// awake for the length of an inference ([`crate::kernels::with_executor_exclusive`]).
+    pub exclusive: bool,
     pub done: Sender<()>,
 }
 
@@ -55,6 +58,7 @@ impl Worker {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut run = || self.detect(&mut session, &item);
                 match &self.executor {
+                    Some(e) if self.exclusive => crate::kernels::with_executor_exclusive(e, run),
                     Some(e) => crate::kernels::with_executor(e, run),
                     None => run(),
                 }

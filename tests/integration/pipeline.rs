@@ -344,7 +344,8 @@ fn matmul_threads_with_several_workers_neither_deadlock_nor_change_results() {
     // thread (this deadlocked / re-entered tract before worker loops were used).
     let model = load("centerface");
     let mut prints = Vec::new();
-    for (workers, matmul_threads) in [(1, 1), (2, 2)] {
+    // (1, 2): one worker owns the matmul pool and keeps its threads awake per inference.
+    for (workers, matmul_threads) in [(1, 1), (2, 2), (1, 2)] {
         let src = MemorySource::new("mt", photo_frames(), 9, Some(30.0));
         let cfg = PipelineConfig {
             workers,
@@ -360,6 +361,7 @@ fn matmul_threads_with_several_workers_neither_deadlock_nor_change_results() {
         prints.push(fingerprint(&results));
     }
     assert_eq!(prints[0], prints[1]);
+    assert_eq!(prints[0], prints[2]);
 }
 
 /// Collect events until the end of the stream; panics after `limit` without one.
