@@ -3,7 +3,7 @@
 //! with the single-worker throughput measured in the same run as the reference.
 
 use super::{parse_size, parse_workers};
-use crate::kernels::with_executor;
+use crate::kernels::with_executor_exclusive;
 use crate::model::{ModelEntry, Registry, Session, DEFAULT_MODEL};
 use crate::pipeline::stats::{percentiles, Percentiles, StageSamples};
 use crate::pipeline::{Event, Mode, Pipeline, PipelineConfig};
@@ -172,7 +172,7 @@ fn bench_model(
         } else {
             Executor::SingleThread
         };
-        with_executor(&executor, || {
+        with_executor_exclusive(&executor, || {
             session.profile_ops(&frames[0], args.frames as usize)
         })?
     } else {
@@ -216,7 +216,7 @@ fn latency(
     let runs = timed + WARMUP;
     for (i, f) in frames.iter().cycle().take(runs).enumerate() {
         let (_, t) = match &executor {
-            Some(e) => crate::kernels::with_executor_exclusive(e, || session.detect(f, &params))?,
+            Some(e) => with_executor_exclusive(e, || session.detect(f, &params))?,
             None => session.detect(f, &params)?,
         };
         if i >= WARMUP {
