@@ -95,11 +95,10 @@ fn parallelism() -> usize {
 /// Run `f` (one inference) with `executor`'s threads for its operators: tract's matrix
 /// products and our kernels split their work over them.
 ///
-/// Tried and left (2026-12-02): running `f` itself on a pool thread, with the other pool
-/// threads spinning for the length of `f` so that no split waits for a sleeping thread to
-/// wake (onnxruntime's pool spins). With one worker it was not measurably faster on this
-/// noisy VM; with several workers spinning threads outnumbered the cores (throughput fell
-/// from 40 to 10 fps) and a pool shared by workers deadlocked. See docs/benchmarks.md.
+/// This is the path for a pool shared by several callers (pipeline workers). Running `f` on a
+/// pool thread with the other threads spinning is only safe, and only pays, for a caller that
+/// owns its pool: [`with_executor_exclusive`] (tried for shared pools in session 5: spinning
+/// threads outnumbered the cores, throughput fell from 40 to 10 fps, and it deadlocked).
 pub fn with_executor<R>(
     executor: &tract_linalg::multithread::Executor,
     f: impl FnOnce() -> R,
