@@ -94,7 +94,6 @@ pub struct Pipeline {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// One message per worker loop that has finished.
     workers_done: Receiver<()>,
-    workers: usize,
     worker_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -233,7 +232,6 @@ impl Pipeline {
             stop: Some(stop_tx),
             threads: vec![source_thread, dispatch_thread],
             workers_done: workers.done,
-            workers: config.workers,
             worker_threads: workers.threads,
         })
     }
@@ -324,7 +322,7 @@ impl Drop for Pipeline {
         // The dispatcher is gone, so the work channel is closed: wait for every worker loop to
         // finish its frame and return.
         let mut finished = 0;
-        for _ in 0..self.workers {
+        for _ in 0..self.worker_threads.len() {
             while self.results.try_recv().is_ok() {}
             if self
                 .workers_done
@@ -337,7 +335,7 @@ impl Drop for Pipeline {
         }
         // Joined when every loop said it is done (a worker stuck for 30 s is left behind
         // rather than hanging the caller).
-        if finished == self.workers {
+        if finished == self.worker_threads.len() {
             for t in self.worker_threads.drain(..) {
                 let _ = t.join();
             }

@@ -336,31 +336,33 @@ fn camera_listing_works_without_devices() {
     }
 }
 
-/// `CENTERSCOPE_DEBUG_CAMERA=stall-after:N`: `camera:K` is a synthetic 30 fps camera whose
-/// driver blocks forever after N frames (no video device exists on these machines).
-fn stalling_camera(frames: u32) -> [(&'static str, std::ffi::OsString); 1] {
-    [(
-        "CENTERSCOPE_DEBUG_CAMERA",
-        format!("stall-after:{frames}").into(),
-    )]
+/// Run the binary with `CENTERSCOPE_DEBUG_CAMERA=stall-after:N`: `camera:K` is a synthetic
+/// 30 fps camera whose driver blocks forever after N frames (no video device exists on these
+/// machines).
+fn run_with_stalling_camera(frames: u32, args: &[&str]) -> Run {
+    let value = std::ffi::OsString::from(format!("stall-after:{frames}"));
+    run_env(
+        args,
+        &[("CENTERSCOPE_DEBUG_CAMERA", value.as_os_str())],
+        std::time::Duration::from_secs(120),
+    )
 }
 
-fn env_refs<'a>(
-    env: &'a [(&'static str, std::ffi::OsString)],
-) -> Vec<(&'static str, &'a std::ffi::OsStr)> {
-    env.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+/// `anonymize camera:0 -o out --duration seconds` with a camera that stalls after N frames.
+fn record_stalling_camera(frames: u32, out: &std::path::Path, seconds: &str) -> Run {
+    let out = out.to_string_lossy();
+    let args = ["anonymize", "camera:0", "-o", &out, "--duration", seconds];
+    run_with_stalling_camera(frames, &args)
 }
 
 #[test]
 fn detect_on_a_camera_that_stalls_ends_within_seconds_keeping_what_it_wrote() {
     let dir = tmp();
     let out = dir.path().join("cam.jsonl");
-    let env = stalling_camera(12);
     let started = std::time::Instant::now();
-    let r = run_env(
+    let r = run_with_stalling_camera(
+        12,
         &["detect", "camera:0", "--output", &out.to_string_lossy()],
-        &env_refs(&env),
-        std::time::Duration::from_secs(60),
     );
     // 12 frames (0.4 s), the 5 s frame wait, the 2 s wait for the stuck capture thread.
     assert!(
@@ -386,19 +388,7 @@ fn a_camera_recording_is_written_and_a_stall_keeps_the_frames_before_it() {
     let dir = tmp();
     // A recording that ends by --duration.
     let rec = dir.path().join("rec.mp4");
-    let env = stalling_camera(1000);
-    let r = run_env(
-        &[
-            "anonymize",
-            "camera:0",
-            "-o",
-            &rec.to_string_lossy(),
-            "--duration",
-            "1",
-        ],
-        &env_refs(&env),
-        std::time::Duration::from_secs(120),
-    );
+    let r = record_stalling_camera(1000, &rec, "1");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let frames = all_frames(&rec);
     // Live mode drops frames when the detector falls behind (a busy machine): count loosely,
@@ -410,19 +400,7 @@ fn a_camera_recording_is_written_and_a_stall_keeps_the_frames_before_it() {
 
     // A recording cut short by a stalled camera: exit 2, one line, the frames kept.
     let cut = dir.path().join("cut.mp4");
-    let env = stalling_camera(15);
-    let r = run_env(
-        &[
-            "anonymize",
-            "camera:0",
-            "-o",
-            &cut.to_string_lossy(),
-            "--duration",
-            "60",
-        ],
-        &env_refs(&env),
-        std::time::Duration::from_secs(120),
-    );
+    let r = record_stalling_camera(15, &cut, "60");
     r.assert_user_error("delivered no frame for 5 s");
     assert!(r.stderr.contains("kept in"), "{}", r.stderr);
     let kept: Vec<_> = std::fs::read_dir(dir.path())
