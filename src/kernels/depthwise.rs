@@ -1,11 +1,14 @@
 //! Depthwise convolution (one K×K filter per channel, K = 3 or 5, stride 1 or 2), NCHW, with
 //! bias and activation fused: the MobileNet inner layer.
 //!
-//! Per channel the input plane is copied once into a zero-padded scratch plane, split into
-//! `stride` column phases so that every tap of every output reads a contiguous run of memory
-//! (for stride 2, even and odd input columns are separated). Each output row is then computed
-//! in register-sized chunks, four vectors at a time (four independent FMA chains hide the
-//! FMA latency), all K×K taps accumulated in registers before one store.
+//! Two kernels. With AVX-512 (`in_place`) every tap of 16 outputs is one masked load straight
+//! from the input row (stride 2: two loads and an even-lane permute), the masks standing for
+//! the zero padding, and two output rows share the input rows they both read; the result is
+//! written with a masked store. Without AVX-512 (AVX2, portable), per channel the input plane
+//! is copied once into a zero-padded scratch plane, split into `stride` column phases so that
+//! every tap of every output reads a contiguous run of memory; each output row is then
+//! computed in register-sized chunks, four vectors at a time (four independent FMA chains
+//! hide the FMA latency), all K×K taps accumulated in registers before one store.
 
 use super::activation::Activation;
 use super::simd::{madd, Isa, PORTABLE_FMA};
@@ -121,22 +124,20 @@ pub(crate) fn dispatch(
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` is only chosen when the CPU reports avx512f, avx2 and fma.
-        Isa::Avx512 => unsafe { by_shape!(channel_avx512) },
+        Isa::Avx512 => unsafe {
+            match (k, s) {
+                (3, 1) => in_place::channel::<3, 1>(job, out),
+                (3, 2) => in_place::channel::<3, 2>(job, out),
+                (5, 1) => in_place::channel::<5, 1>(job, out),
+                (5, 2) => in_place::channel::<5, 2>(job, out),
+                _ => unreachable!("DepthwiseConv::supports was checked when the op was built"),
+            }
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2Fma` is only chosen when the CPU reports avx2 and fma.
         Isa::Avx2Fma => unsafe { by_shape!(channel_avx2) },
         _ => by_shape!(channel_portable),
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn channel_avx512<const K: usize, const S: usize>(
-    job: &Channel,
-    sc: &mut Scratch,
-    out: &mut [f32],
-) {
-    channel::<K, S, 16, true>(job, sc, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -258,6 +259,126 @@ fn channel<const K: usize, const S: usize, const V: usize, const FMA: bool>(
     }
     for oy in 0..oh {
         out[oy * ow..][..ow].copy_from_slice(&sc.row[oy * wq..][..ow]);
+    }
+}
+
+/// 3×3 and 5×5 depthwise straight from the input rows, AVX-512: no padded copy of the plane and no
+/// copy of the output.
+///
+/// The padded-plane kernel above copies every channel into a zero-padded scratch plane (for
+/// stride 2 also de-interleaving even and odd columns, a scalar loop) and copies the result
+/// out again: on the large early maps those passes cost several times the arithmetic (the
+/// 96-channel stride-2 layer of CenterFace ran at 2 GMAC/s, onnxruntime's at 7.5). Here every
+/// tap of 16 outputs is one masked load of 16 input columns (stride 2: two loads and one
+/// even-lane permute); the masks give the zero padding left and right, rows above and below
+/// the map are skipped, and the result is written with a masked store.
+#[cfg(target_arch = "x86_64")]
+mod in_place {
+    use super::Channel;
+    use crate::kernels::pointwise::x86::act512;
+    use std::arch::x86_64::*;
+
+    /// Lanes `l` of 16 whose column `c0 + l` lies in `[0, w)`.
+    #[inline(always)]
+    fn lanes(c0: isize, w: usize) -> __mmask16 {
+        let lo = (-c0).clamp(0, 16) as u32;
+        let hi = (w as isize - c0).clamp(0, 16) as u32;
+        let upto = |n: u32| ((1u32 << n) - 1) as u16;
+        upto(hi) & !upto(lo)
+    }
+
+    /// The 16 floats of `row` from column `c0` (possibly negative or past the end), zero
+    /// outside `[0, w)`.
+    ///
+    /// # Safety
+    /// avx512f available; `row` points at `w` readable floats.
+    #[inline(always)]
+    unsafe fn load(row: *const f32, c0: isize, w: usize) -> __m512 {
+        // Masked-off lanes are not accessed (AVX-512 suppresses their faults), so the
+        // pointer may lie outside the row; `wrapping_offset` keeps its computation defined.
+        _mm512_maskz_loadu_ps(lanes(c0, w), row.wrapping_offset(c0))
+    }
+
+    /// One channel, `K`×`K` (3 or 5), stride `S` (1 or 2): per output, the bias, the taps in
+    /// row-major order, the activation. Two output rows at a time: the input rows they share
+    /// are loaded once (3×3, stride 1: 4 rows loaded for 2 output rows instead of 6), and the two
+    /// accumulators are independent chains.
+    ///
+    /// # Safety
+    /// avx512f must be available; `job.x` holds `in_h · in_w` floats and `out` `out_h · out_w`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn channel<const K: usize, const S: usize>(job: &Channel, out: &mut [f32]) {
+        assert!(job.w.len() >= K * K);
+        // The weights broadcast once per channel (for 5×5 they do not all fit in registers
+        // next to the accumulators; the FMAs then read them from the stack, in L1).
+        let wk: [[__m512; K]; K] =
+            std::array::from_fn(|ky| std::array::from_fn(|kx| _mm512_set1_ps(job.w[ky * K + kx])));
+        let [oh, _] = job.out_hw;
+        let mut oy = 0;
+        while oy + 2 <= oh {
+            rows::<K, S, 2>(job, &wk, out, oy);
+            oy += 2;
+        }
+        if oy < oh {
+            rows::<K, S, 1>(job, &wk, out, oy);
+        }
+    }
+
+    /// Output rows `oy .. oy + R` of one channel (`R` ≤ 2).
+    #[inline(always)]
+    unsafe fn rows<const K: usize, const S: usize, const R: usize>(
+        job: &Channel,
+        wk: &[[__m512; K]; K],
+        out: &mut [f32],
+        oy: usize,
+    ) {
+        let [h, w] = job.in_hw;
+        let [oh, ow] = job.out_hw;
+        let [pt, pl] = job.pad;
+        assert!(job.x.len() >= h * w && out.len() >= oh * ow && job.w.len() >= K * K);
+        assert!(oy + R <= oh && R <= 2);
+        let bias = _mm512_set1_ps(job.bias);
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let x = job.x.as_ptr();
+        let o = out.as_mut_ptr();
+        // Input rows `S · oy - pt + r` for r < S · (R - 1) + K (None: padding).
+        let mut rows = [None::<*const f32>; 7];
+        for (r, row) in rows.iter_mut().enumerate().take(S * (R - 1) + K) {
+            *row = (oy * S + r)
+                .checked_sub(pt)
+                .filter(|&y| y < h)
+                .map(|y| x.add(y * w));
+        }
+        let mut ox0 = 0;
+        while ox0 < ow {
+            let mut acc = [bias; R];
+            for (r, row) in rows.iter().enumerate().take(S * (R - 1) + K) {
+                let Some(row) = *row else { continue };
+                #[allow(clippy::needless_range_loop)] // kx is a column offset as well
+                for kx in 0..K {
+                    let c0 = (S * ox0 + kx) as isize - pl as isize;
+                    let v = if S == 1 {
+                        load(row, c0, w)
+                    } else {
+                        let a = load(row, c0, w);
+                        let b = load(row, c0 + 16, w);
+                        _mm512_permutex2var_ps(a, even, b)
+                    };
+                    // Output row j reads this input row as its kernel row r - S·j.
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        if let Some(ky) = r.checked_sub(S * j).filter(|&ky| ky < K) {
+                            *a = _mm512_fmadd_ps(wk[ky][kx], v, *a);
+                        }
+                    }
+                }
+            }
+            let n = (ow - ox0).min(16) as u32;
+            let keep = ((1u32 << n) - 1) as u16;
+            for (j, a) in acc.iter().enumerate() {
+                _mm512_mask_storeu_ps(o.add((oy + j) * ow + ox0), keep, act512(*a, job.act));
+            }
+            ox0 += 16;
+        }
     }
 }
 

@@ -505,12 +505,12 @@ unsafe fn tile_portable<const MR: usize, const NR: usize, const FMA: bool>(t: &T
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{Activation, Dst, Tile};
     use std::arch::x86_64::*;
 
     #[inline(always)]
-    unsafe fn act512(v: __m512, act: Activation) -> __m512 {
+    pub(crate) unsafe fn act512(v: __m512, act: Activation) -> __m512 {
         let zero = _mm512_setzero_ps();
         let six = _mm512_set1_ps(6.0);
         match act {
