@@ -1,5 +1,7 @@
-//! A 1×1 expansion and the depthwise convolution that consumes it, computed band by band so
-//! the expanded tensor never leaves the cache.
+//! Fusions around the depthwise convolution, computed band by band so the big intermediate
+//! tensors of an inverted residual block never leave the cache:
+//! - [`ExpandDepthwise`]: a 1×1 expansion and the depthwise convolution that consumes it;
+//! - [`DepthwiseProject`]: a depthwise convolution and the 1×1 projection that consumes it.
 //!
 //! In an inverted residual block the 1×1 expansion multiplies the channels by 4–6 and the
 //! depthwise convolution reads the result once. On the large early feature maps that
@@ -11,7 +13,7 @@
 //! operations in the same order as the two separate kernels, so the result is bit-identical.
 
 use super::depthwise::{dispatch, Channel, DepthwiseConv, Scratch};
-use super::pointwise::{gemm_serial, tile, Job, PointwiseConv};
+use super::pointwise::{gemm_serial, gemm_serial_dst, tile, Dst, Job, PointwiseConv};
 use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
 
@@ -156,6 +158,191 @@ impl TypedOp for ExpandDepthwise {
     }
 }
 
+/// A depthwise convolution and the 1×1 projection that alone consumes it (+ the block's
+/// residual), band by band: for a band of output rows the depthwise kernel writes all channels
+/// into a buffer sized for L2, and the projection reads them from there at once. The depthwise
+/// output (the block's widest tensor on the early maps: 32 × 240 × 320 floats in CenterFace)
+/// is never written to memory and read back. The depthwise reads its input rows in place, so
+/// bands need no recomputation. Same operations in the same order as the two separate
+/// kernels: bit-identical.
+///
+/// With several threads each takes a contiguous range of output rows (the split the next
+/// 1×1 product uses too, so each core reads what it wrote).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthwiseProject {
+    pub depthwise: Arc<DepthwiseConv>,
+    pub project: Arc<PointwiseConv>,
+}
+
+/// Floats of depthwise output kept per band (256 KiB: a quarter of a 1 MiB L2).
+const DW_BAND_FLOATS: usize = 64 * 1024;
+
+thread_local! {
+    /// The band buffer of the fused products run on this thread (reused: a fresh buffer per
+    /// call costs page faults on the pool threads).
+    static DW_BAND: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl DepthwiseProject {
+    /// Whether fusing pays: the depthwise output is large (at least 1 MiB) and the
+    /// projection's weights small (at most 32 KiB). Every band reads all the weights again:
+    /// on the late maps (960 → 160 channels at 15×20) a band is a few dozen pixels and
+    /// re-reading 600 KiB of weights per band cost more than the tensor saved (measured:
+    /// CenterFace's late blocks 30–50 % slower fused).
+    pub fn worth_it(dw: &DepthwiseConv, project: &PointwiseConv) -> bool {
+        dw.channels * dw.out_hw[0] * dw.out_hw[1] >= 1 << 18
+            && project.cin * project.cout <= 8 * 1024
+    }
+
+    /// `output = project(depthwise(input)) (+ residual)`, all `[channels][h * w]`.
+    pub fn run(&self, input: &[f32], residual: Option<&[f32]>, output: &mut [f32]) {
+        let (dw, pw) = (&*self.depthwise, &*self.project);
+        let isa = pw.isa;
+        let [h, w] = dw.in_hw;
+        let [oh, ow] = dw.out_hw;
+        let (k, s, pt) = (dw.kernel, dw.stride, dw.pad[0]);
+        let c = dw.channels;
+        assert_eq!(pw.cin, c);
+        assert_eq!(pw.hw, dw.out_hw);
+        assert_eq!(input.len(), c * h * w);
+        assert_eq!(output.len(), pw.cout * oh * ow);
+        assert_eq!(residual.is_some(), pw.residual);
+        if let Some(r) = residual {
+            assert_eq!(r.len(), output.len());
+        }
+        // Bands of an even number of rows (the depthwise kernel computes two at a time).
+        let band = (DW_BAND_FLOATS / (c * ow)).clamp(1, oh);
+        let band = if band > 1 { band & !1 } else { 1 };
+        let macs = c * oh * ow * (k * k + pw.cout);
+        let threads = super::parallelism();
+        let parts = if threads <= 1 || macs < super::PARALLEL_MIN_MACS {
+            1
+        } else {
+            threads.min(oh)
+        };
+        let per = oh.div_ceil(parts);
+        let ranges: Vec<usize> = (0..oh).step_by(per).collect();
+        let dst = Dst::new(output);
+        super::run_parts(ranges, |r0| {
+            let r1 = (r0 + per).min(oh);
+            let mut buf = DW_BAND.with(std::cell::Cell::take);
+            let mut scratch = Scratch::default();
+            let mut offs = vec![0usize; c];
+            let k2 = k * k;
+            let mut oy0 = r0;
+            while oy0 < r1 {
+                let oy1 = (oy0 + band).min(r1);
+                let nb = (oy1 - oy0) * ow;
+                buf.resize(c * nb, 0.0);
+                // Input rows this band reads: [first, last] in input coordinates.
+                let first = (oy0 * s) as isize - pt as isize;
+                let last = ((oy1 - 1) * s + k - 1) as isize - pt as isize;
+                let iy0 = (first.max(0) as usize).min(h);
+                let iy1 = ((last + 1).max(0) as usize).min(h).max(iy0);
+                let rows = iy1 - iy0;
+                for (ch, out) in buf.chunks_exact_mut(nb).enumerate() {
+                    let job = Channel {
+                        x: &input[ch * h * w + iy0 * w..][..rows * w],
+                        in_hw: [rows, w],
+                        out_hw: [oy1 - oy0, ow],
+                        pad: [(iy0 as isize - first) as usize, dw.pad[1]],
+                        w: &dw.weights[ch * k2..][..k2],
+                        bias: dw.bias[ch],
+                        act: dw.act,
+                    };
+                    dispatch(isa, k, s, &job, &mut scratch, out);
+                }
+                for (i, o) in offs.iter_mut().enumerate() {
+                    *o = i * nb;
+                }
+                let job = Job {
+                    cin: c,
+                    cout: pw.cout,
+                    pixels: nb,
+                    x: &buf,
+                    offs: &offs,
+                    packed: &pw.packed,
+                    bias: &pw.bias,
+                    act: pw.act,
+                    residual: residual.map(|r| &r[oy0 * ow..]),
+                    ds: oh * ow,
+                    panel: false,
+                };
+                // SAFETY: each part writes only its rows [r0, r1) of every output channel.
+                unsafe { gemm_serial_dst(isa, &job, dst.offset(oy0 * ow)) };
+                oy0 = oy1;
+            }
+            DW_BAND.with(|keep| keep.set(buf));
+        });
+    }
+}
+
+impl Eq for DepthwiseProject {}
+
+impl Op for DepthwiseProject {
+    fn name(&self) -> StaticName {
+        let dw = &self.depthwise;
+        format!("DepthwiseProject{}x{}/{}", dw.kernel, dw.kernel, dw.stride).into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let mut v = self.depthwise.info()?;
+        v.extend(self.project.info()?);
+        Ok(v)
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseProject {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let pw = &self.project;
+        ensure!(
+            inputs.len() == 1 + pw.residual as usize,
+            "DepthwiseProject: wrong inputs"
+        );
+        let [oh, ow] = self.depthwise.out_hw;
+        let mut out = super::output_tensor(&[1, pw.cout, oh, ow])?;
+        {
+            let x = inputs[0].try_as_plain_ram()?;
+            let r = match inputs.get(1) {
+                Some(r) => Some(r.try_as_plain_ram()?),
+                None => None,
+            };
+            let r = match &r {
+                Some(v) => Some(v.as_slice::<f32>()?),
+                None => None,
+            };
+            let mut o = out.try_as_plain_ram_mut()?;
+            self.run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
+        }
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwiseProject {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let (dw, pw) = (&self.depthwise, &self.project);
+        let [h, w] = dw.in_hw;
+        let [oh, ow] = dw.out_hw;
+        ensure!(
+            inputs[0].shape.as_concrete() == Some(&[1, dw.channels, h, w]),
+            "DepthwiseProject: input does not match"
+        );
+        if pw.residual {
+            ensure!(
+                inputs.len() == 2 && inputs[1].shape.as_concrete() == Some(&[1, pw.cout, oh, ow]),
+                "DepthwiseProject: residual does not match the output"
+            );
+        }
+        Ok(tvec!(f32::fact([1, pw.cout, oh, ow])))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::activation::Activation;
@@ -227,6 +414,89 @@ mod tests {
                         same,
                         "{isa:?} {cin}->{cexp} {h}x{w} k{k} s{s} pad {pad}+{after}"
                     );
+                }
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 20);
+    }
+
+    #[test]
+    fn depthwise_project_equals_the_two_kernels_bit_for_bit_on_any_thread_count() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let mut seed = 33u64;
+        let mut cases = 0;
+        // Tall maps (many bands, a last odd band), few and many channels, both strides and
+        // kernel sizes, asymmetric padding, with and without the residual.
+        for (c, cout, h, w) in [
+            (32, 16, 61, 90),
+            (144, 24, 30, 40),
+            (5, 7, 9, 7),
+            (96, 13, 20, 33),
+        ] {
+            for (k, s, pad, after) in [
+                (3, 1, 1, 1),
+                (3, 2, 1, 1),
+                (3, 2, 0, 1),
+                (5, 1, 2, 2),
+                (5, 2, 1, 2),
+            ] {
+                let oh = (h + pad + after - k) / s + 1;
+                let ow = (w + pad + after - k) / s + 1;
+                let x = rand_vec(c * h * w, &mut seed);
+                let wpro = Arc::new(rand_vec(c * cout, &mut seed));
+                let bpro = Arc::new(rand_vec(cout, &mut seed));
+                let wdw = Arc::new(rand_vec(c * k * k, &mut seed));
+                let bdw = Arc::new(rand_vec(c, &mut seed));
+                let res = rand_vec(cout * oh * ow, &mut seed);
+                for isa in Isa::all_supported() {
+                    for with_residual in [false, true] {
+                        let depthwise = DepthwiseConv {
+                            channels: c,
+                            kernel: k,
+                            stride: s,
+                            pad: [pad, pad],
+                            in_hw: [h, w],
+                            out_hw: [oh, ow],
+                            weights: wdw.clone(),
+                            bias: bdw.clone(),
+                            act: Activation::Relu6,
+                        };
+                        let project = PointwiseConv::new(
+                            isa,
+                            c,
+                            cout,
+                            [oh, ow],
+                            &wpro,
+                            bpro.clone(),
+                            Activation::Identity,
+                            with_residual,
+                        );
+                        let r = with_residual.then_some(&res[..]);
+                        let mut mid = vec![f32::NAN; c * oh * ow];
+                        depthwise.run(isa, &x, &mut mid);
+                        let mut want = vec![f32::NAN; cout * oh * ow];
+                        project.run(&mid, r, &mut want);
+                        let fused = DepthwiseProject {
+                            depthwise: Arc::new(depthwise),
+                            project: Arc::new(project),
+                        };
+                        for threads in [1, 2, 3] {
+                            let mut got = vec![f32::NAN; want.len()];
+                            multithread_tract_scope(Executor::multithread(threads), || {
+                                fused.run(&x, r, &mut got)
+                            });
+                            let same = got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(
+                                same,
+                                "{isa:?} {c}->{cout} {h}x{w} k{k} s{s} pad {pad}+{after} \
+                                 residual {with_residual} threads {threads}"
+                            );
+                        }
+                    }
                 }
                 cases += 1;
             }

@@ -14,7 +14,8 @@
 //! optimises the rest of the graph around these nodes as usual.
 //!
 //! Large 1×1 expansions are then fused with the depthwise convolution that consumes them
-//! ([`ExpandDepthwise`]), so the biggest intermediate tensors stay in cache.
+//! ([`ExpandDepthwise`]), and large depthwise convolutions with the 1×1 projection that
+//! consumes them ([`DepthwiseProject`]), so the biggest intermediate tensors stay in cache.
 //!
 //! The pass can be turned off (`centerscope bench --stock-tract`, or
 //! `CENTERSCOPE_KERNELS=off`) to measure tract's own kernels in the same run;
@@ -34,7 +35,7 @@ pub mod spatial;
 use activation::Activation;
 use broadcast::{BinKind, BroadcastBinary};
 use depthwise::DepthwiseConv;
-use fused::ExpandDepthwise;
+use fused::{DepthwiseProject, ExpandDepthwise};
 use pointwise::PointwiseConv;
 use reduce::ReduceMax;
 use resize::BilinearResize;
@@ -275,6 +276,8 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
     model.compact()?;
     if !crate::env::fusion_off() {
         fuse_expand_depthwise(model)?;
+        model.compact()?;
+        fuse_depthwise_project(model)?;
     }
     model.compact()?;
     Ok(())
@@ -303,6 +306,43 @@ fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<()> {
         let mut patch = TypedModelPatch::default();
         let x = patch.tap_model(model, prev.inputs[0])?;
         let wired = patch.wire_node(node.name.clone(), op, &[x])?;
+        patch.shunt_outside(model, OutletId::new(id, 0), wired[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+/// Fuse each large depthwise convolution into the 1×1 projection that alone consumes it
+/// (with the projection's residual, if any).
+fn fuse_depthwise_project(model: &mut TypedModel) -> TractResult<()> {
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(pw) = node.op_as::<PointwiseConv>() else {
+            continue;
+        };
+        let producer = node.inputs[0];
+        let prev = model.node(producer.node);
+        let Some(dw) = prev.op_as::<DepthwiseConv>() else {
+            continue;
+        };
+        let sole = sole_consumer(model, producer).is_some_and(|n| n.id == id);
+        if !sole
+            || pw.hw != dw.out_hw
+            || pw.cin != dw.channels
+            || !DepthwiseProject::worth_it(dw, pw)
+        {
+            continue;
+        }
+        let op = DepthwiseProject {
+            depthwise: Arc::new(dw.clone()),
+            project: Arc::new(pw.clone()),
+        };
+        let mut patch = TypedModelPatch::default();
+        let mut inputs = tvec![patch.tap_model(model, prev.inputs[0])?];
+        if pw.residual {
+            inputs.push(patch.tap_model(model, node.inputs[1])?);
+        }
+        let wired = patch.wire_node(node.name.clone(), op, &inputs)?;
         patch.shunt_outside(model, OutletId::new(id, 0), wired[0])?;
         patch.apply(model)?;
     }

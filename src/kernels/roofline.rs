@@ -9,7 +9,7 @@
 //! - memory: copying a 64 MiB buffer (read + write, beyond every cache).
 
 use super::depthwise::DepthwiseConv;
-use super::fused::ExpandDepthwise;
+use super::fused::{DepthwiseProject, ExpandDepthwise};
 use super::pointwise::PointwiseConv;
 use super::simd::Isa;
 use super::spatial::SpatialConv;
@@ -22,7 +22,7 @@ use tract_onnx::tract_core::internal::*;
 pub struct Cost {
     pub macs: u64,
     /// Bytes the node must read and write at least: its inputs, outputs and weights (f32).
-    /// The fused expand + depthwise keeps its expanded tensor in cache, so it is not counted.
+    /// The fused kernels keep their intermediate tensor in cache, so it is not counted.
     pub bytes: u64,
 }
 
@@ -47,6 +47,15 @@ pub fn cost(op: &dyn TypedOp) -> Option<Cost> {
         return Some(Cost {
             macs: (p.cin * p.cout * px) as u64 + dw.macs,
             bytes: f(p.cin * px + p.cin * p.cout + d.channels * d.out_hw[0] * d.out_hw[1]),
+        });
+    }
+    if let Some(dp) = op.downcast_ref::<DepthwiseProject>() {
+        let (d, p) = (&*dp.depthwise, &*dp.project);
+        let ([h, w], px) = (d.in_hw, p.hw[0] * p.hw[1]);
+        let res = if p.residual { p.cout * px } else { 0 };
+        return Some(Cost {
+            macs: depthwise(d).macs + (p.cin * p.cout * px) as u64,
+            bytes: f(d.channels * h * w + p.cout * px + res + p.cin * p.cout),
         });
     }
     if let Some(s) = op.downcast_ref::<SpatialConv>() {
