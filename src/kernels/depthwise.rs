@@ -349,29 +349,20 @@ mod in_place {
                 .filter(|&y| y < h)
                 .map(|y| x.add(y * w));
         }
+        // Chunks whose every load lies inside the row need no masks.
+        let span = if S == 1 { 16 } else { 32 };
+        let interior = |ox0: usize| {
+            let first = (S * ox0) as isize - pl as isize;
+            let end = (S * ox0 + K - 1 + span) as isize - pl as isize;
+            first >= 0 && end <= w as isize && ox0 + 16 <= ow
+        };
         let mut ox0 = 0;
         while ox0 < ow {
-            let mut acc = [bias; R];
-            for (r, row) in rows.iter().enumerate().take(S * (R - 1) + K) {
-                let Some(row) = *row else { continue };
-                #[allow(clippy::needless_range_loop)] // kx is a column offset as well
-                for kx in 0..K {
-                    let c0 = (S * ox0 + kx) as isize - pl as isize;
-                    let v = if S == 1 {
-                        load(row, c0, w)
-                    } else {
-                        let a = load(row, c0, w);
-                        let b = load(row, c0 + 16, w);
-                        _mm512_permutex2var_ps(a, even, b)
-                    };
-                    // Output row j reads this input row as its kernel row r - S·j.
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        if let Some(ky) = r.checked_sub(S * j).filter(|&ky| ky < K) {
-                            *a = _mm512_fmadd_ps(wk[ky][kx], v, *a);
-                        }
-                    }
-                }
-            }
+            let acc = if interior(ox0) {
+                chunk::<K, S, R, false>(&rows, wk, bias, even, ox0, pl, w)
+            } else {
+                chunk::<K, S, R, true>(&rows, wk, bias, even, ox0, pl, w)
+            };
             let n = (ow - ox0).min(16) as u32;
             let keep = ((1u32 << n) - 1) as u16;
             for (j, a) in acc.iter().enumerate() {
@@ -379,6 +370,48 @@ mod in_place {
             }
             ox0 += 16;
         }
+    }
+
+    /// The `R` accumulators of 16 outputs from column `ox0`; `MASKED`: some loads reach past
+    /// the row (padding), else all lie inside it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn chunk<const K: usize, const S: usize, const R: usize, const MASKED: bool>(
+        rows: &[Option<*const f32>; 7],
+        wk: &[[__m512; K]; K],
+        bias: __m512,
+        even: __m512i,
+        ox0: usize,
+        pl: usize,
+        w: usize,
+    ) -> [__m512; R] {
+        let ld = |row: *const f32, c0: isize| {
+            if MASKED {
+                load(row, c0, w)
+            } else {
+                _mm512_loadu_ps(row.offset(c0))
+            }
+        };
+        let mut acc = [bias; R];
+        for (r, row) in rows.iter().enumerate().take(S * (R - 1) + K) {
+            let Some(row) = *row else { continue };
+            #[allow(clippy::needless_range_loop)] // kx is a column offset as well
+            for kx in 0..K {
+                let c0 = (S * ox0 + kx) as isize - pl as isize;
+                let v = if S == 1 {
+                    ld(row, c0)
+                } else {
+                    _mm512_permutex2var_ps(ld(row, c0), even, ld(row, c0 + 16))
+                };
+                // Output row j reads this input row as its kernel row r - S·j.
+                for (j, a) in acc.iter_mut().enumerate() {
+                    if let Some(ky) = r.checked_sub(S * j).filter(|&ky| ky < K) {
+                        *a = _mm512_fmadd_ps(wk[ky][kx], v, *a);
+                    }
+                }
+            }
+        }
+        acc
     }
 }
 
