@@ -50,64 +50,72 @@ impl ExpandDepthwise {
         let rows_budget = (BAND_FLOATS / (group * w)).max(k);
         let band = ((rows_budget - k) / s + 1).clamp(1, oh);
         let offs_base: Vec<usize> = (0..pw.cin).map(|i| i * h * w).collect();
-        let groups: Vec<(usize, &mut [f32])> = output
-            .chunks_mut(group * oh * ow)
-            .enumerate()
-            .map(|(g, o)| (g * group, o))
-            .collect();
-        super::run_parts(groups, |(g0, out)| {
-            let g1 = (g0 + group).min(cexp);
+        // Bands outermost, channel groups inside: a band's input rows are read from memory
+        // once and stay in L2 while every group expands them (with groups outermost the whole
+        // input was streamed from memory once per group: 4 times for 96 channels). With
+        // several threads each takes a contiguous range of output rows.
+        let macs = cexp * (pw.cin * h * w + oh * ow * k * k);
+        let threads = super::parallelism();
+        let parts = if threads <= 1 || macs < super::PARALLEL_MIN_MACS {
+            1
+        } else {
+            threads.min(oh)
+        };
+        let per = oh.div_ceil(parts);
+        let ranges: Vec<usize> = (0..oh).step_by(per).collect();
+        let dst = Dst::new(output);
+        super::run_parts(ranges, |r0| {
+            let r1 = (r0 + per).min(oh);
             let mut expanded = Vec::new();
             let mut scratch = Scratch::default();
             let mut offs = vec![0usize; pw.cin];
-            let mut oy0 = 0;
-            while oy0 < oh {
-                let oy1 = (oy0 + band).min(oh);
+            let k2 = k * k;
+            let mut oy0 = r0;
+            while oy0 < r1 {
+                let oy1 = (oy0 + band).min(r1);
                 // Input rows this band reads: [first, last] in input coordinates.
                 let first = (oy0 * s) as isize - pt as isize;
                 let last = ((oy1 - 1) * s + k - 1) as isize - pt as isize;
-                let iy0 = first.max(0) as usize;
-                let iy1 = ((last + 1).max(0) as usize).min(h);
-                if iy0 >= iy1 {
-                    // Only padding under this band: the depthwise sees zeros.
-                    expanded.clear();
-                }
-                let rows = iy1.saturating_sub(iy0);
+                let iy0 = (first.max(0) as usize).min(h);
+                let iy1 = ((last + 1).max(0) as usize).min(h).max(iy0);
+                let rows = iy1 - iy0;
                 let pixels = rows * w;
-                expanded.resize((g1 - g0) * pixels.max(1), 0.0);
-                if rows > 0 {
-                    for (o, b) in offs.iter_mut().zip(&offs_base) {
-                        *o = b + iy0 * w;
-                    }
-                    let job = Job {
-                        cin: pw.cin,
-                        cout: g1 - g0,
-                        pixels,
-                        x: input,
-                        offs: &offs,
-                        packed: &pw.packed[(g0 / mr) * pw.cin * mr..],
-                        bias: &pw.bias[g0..],
-                        act: pw.act,
-                        residual: None,
-                        ds: pixels,
-                        panel: false,
-                    };
-                    gemm_serial(isa, &job, &mut expanded);
+                for (o, b) in offs.iter_mut().zip(&offs_base) {
+                    *o = b + iy0 * w;
                 }
-                let k2 = k * k;
-                for c in g0..g1 {
-                    let plane = &expanded[(c - g0) * pixels..][..pixels];
-                    let ch = Channel {
-                        x: plane,
-                        in_hw: [rows, w],
-                        out_hw: [oy1 - oy0, ow],
-                        pad: [(iy0 as isize - first) as usize, dw.pad[1]],
-                        w: &dw.weights[c * k2..][..k2],
-                        bias: dw.bias[c],
-                        act: dw.act,
-                    };
-                    let dst = &mut out[(c - g0) * oh * ow + oy0 * ow..][..(oy1 - oy0) * ow];
-                    dispatch(isa, k, s, &ch, &mut scratch, dst);
+                for g0 in (0..cexp).step_by(group) {
+                    let g1 = (g0 + group).min(cexp);
+                    expanded.resize((g1 - g0) * pixels, 0.0);
+                    if rows > 0 {
+                        let job = Job {
+                            cin: pw.cin,
+                            cout: g1 - g0,
+                            pixels,
+                            x: input,
+                            offs: &offs,
+                            packed: &pw.packed[(g0 / mr) * pw.cin * mr..],
+                            bias: &pw.bias[g0..],
+                            act: pw.act,
+                            residual: None,
+                            ds: pixels,
+                            panel: false,
+                        };
+                        gemm_serial(isa, &job, &mut expanded);
+                    }
+                    for c in g0..g1 {
+                        let ch = Channel {
+                            x: &expanded[(c - g0) * pixels..][..pixels],
+                            in_hw: [rows, w],
+                            out_hw: [oy1 - oy0, ow],
+                            pad: [(iy0 as isize - first) as usize, dw.pad[1]],
+                            w: &dw.weights[c * k2..][..k2],
+                            bias: dw.bias[c],
+                            act: dw.act,
+                        };
+                        // SAFETY: each part writes only its rows [r0, r1) of every channel.
+                        let out = unsafe { dst.slice(c * oh * ow + oy0 * ow, (oy1 - oy0) * ow) };
+                        dispatch(isa, k, s, &ch, &mut scratch, out);
+                    }
                 }
                 oy0 = oy1;
             }
@@ -352,6 +360,7 @@ mod tests {
 
     #[test]
     fn fused_equals_the_two_kernels_bit_for_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
         let mut seed = 21u64;
         let mut cases = 0;
         // Shapes with many bands (tall maps, wide rows), partial channel groups, both strides
@@ -404,16 +413,20 @@ mod tests {
                         expand: Arc::new(expand),
                         depthwise: Arc::new(depthwise),
                     };
-                    let mut got = vec![f32::NAN; want.len()];
-                    fused.run(&x, &mut got);
-                    let same = got
-                        .iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(
-                        same,
-                        "{isa:?} {cin}->{cexp} {h}x{w} k{k} s{s} pad {pad}+{after}"
-                    );
+                    for threads in [1, 2, 3] {
+                        let mut got = vec![f32::NAN; want.len()];
+                        multithread_tract_scope(Executor::multithread(threads), || {
+                            fused.run(&x, &mut got)
+                        });
+                        let same = got
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "{isa:?} {cin}->{cexp} {h}x{w} k{k} s{s} pad {pad}+{after} threads {threads}"
+                        );
+                    }
                 }
                 cases += 1;
             }

@@ -201,7 +201,7 @@ impl<'a> Dst<'a> {
     ///
     /// # Safety
     /// No other thread reads or writes them while the slice lives.
-    unsafe fn slice(self, at: usize, n: usize) -> &'a mut [f32] {
+    pub(crate) unsafe fn slice(self, at: usize, n: usize) -> &'a mut [f32] {
         assert!(at + n <= self.len);
         std::slice::from_raw_parts_mut(self.ptr.add(at), n)
     }
