@@ -16,7 +16,7 @@ pub fn kernels_off() -> bool {
     std::env::var("CENTERSCOPE_KERNELS").is_ok_and(|v| v == "off")
 }
 
-/// `CENTERSCOPE_FUSE=off`: no fused expand+depthwise blocks.
+/// `CENTERSCOPE_FUSE=off`: no fused blocks (expand + depthwise, depthwise + projection).
 pub fn fusion_off() -> bool {
     std::env::var("CENTERSCOPE_FUSE").is_ok_and(|v| v == "off")
 }
