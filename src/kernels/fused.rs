@@ -24,6 +24,9 @@ const BAND_FLOATS: usize = 128 * 1024;
 pub struct ExpandDepthwise {
     pub expand: Arc<PointwiseConv>,
     pub depthwise: Arc<DepthwiseConv>,
+    /// The block's 1×1 projection, fused too (the whole inverted residual block): each band's
+    /// depthwise output goes to an L2 buffer the projection reads, instead of to memory.
+    pub project: Option<Arc<PointwiseConv>>,
 }
 
 impl ExpandDepthwise {
@@ -32,7 +35,38 @@ impl ExpandDepthwise {
         expand.cout * expand.hw[0] * expand.hw[1] >= 1 << 20
     }
 
-    pub fn run(&self, input: &[f32], output: &mut [f32]) {
+    /// Output rows per band: as many as the expanded rows of one channel group allow in
+    /// [`BAND_FLOATS`], and with a projection also as the depthwise output of all channels
+    /// allows in [`DW_BAND_FLOATS`].
+    fn band(&self) -> usize {
+        let (pw, dw) = (&*self.expand, &*self.depthwise);
+        let (mr, _) = tile(pw.isa);
+        let (k, s) = (dw.kernel, dw.stride);
+        let rows_budget = (BAND_FLOATS / (2 * mr * pw.hw[1])).max(k);
+        let band = ((rows_budget - k) / s + 1).clamp(1, dw.out_hw[0]);
+        match self.project {
+            Some(_) => band.min((DW_BAND_FLOATS / (pw.cout * dw.out_hw[1])).max(1)),
+            None => band,
+        }
+    }
+
+    /// Whether the projection `project` should join: its weights are small (each band reads
+    /// them again, see [`DepthwiseProject::worth_it`]) and the bands, smaller with the
+    /// projection, recompute at most a quarter more expanded rows than they use (stride-2
+    /// blocks; a stride-1 block's bands would be 2 rows tall and recompute twice as many).
+    pub fn worth_adding(&self, project: &PointwiseConv) -> bool {
+        let with = ExpandDepthwise {
+            project: Some(Arc::new(project.clone())),
+            ..self.clone()
+        };
+        let (band, dw) = (with.band(), &self.depthwise);
+        let rows_read = (band - 1) * dw.stride + dw.kernel;
+        project.cin * project.cout <= 8 * 1024 && 4 * rows_read <= 5 * band * dw.stride
+    }
+
+    /// `output = depthwise(expand(input))`, or with a projection
+    /// `project(depthwise(expand(input))) (+ residual)`; all `[channels][h * w]`.
+    pub fn run(&self, input: &[f32], residual: Option<&[f32]>, output: &mut [f32]) {
         let (pw, dw) = (&*self.expand, &*self.depthwise);
         let isa = pw.isa;
         let [h, w] = pw.hw;
@@ -43,12 +77,25 @@ impl ExpandDepthwise {
         assert_eq!(dw.channels, cexp);
         assert!(!pw.residual);
         assert_eq!(input.len(), pw.cin * h * w);
-        assert_eq!(output.len(), cexp * oh * ow);
+        let cout = match &self.project {
+            Some(p) => {
+                assert_eq!((p.cin, p.hw), (cexp, dw.out_hw));
+                assert_eq!(residual.is_some(), p.residual);
+                p.cout
+            }
+            None => {
+                assert!(residual.is_none());
+                cexp
+            }
+        };
+        assert_eq!(output.len(), cout * oh * ow);
+        if let Some(r) = residual {
+            assert_eq!(r.len(), output.len());
+        }
         let (mr, _) = tile(isa);
         // Channel groups of two micro-kernel blocks; bands as tall as the budget allows.
         let group = 2 * mr;
-        let rows_budget = (BAND_FLOATS / (group * w)).max(k);
-        let band = ((rows_budget - k) / s + 1).clamp(1, oh);
+        let band = self.band();
         let offs_base: Vec<usize> = (0..pw.cin).map(|i| i * h * w).collect();
         // Bands outermost, channel groups inside: a band's input rows are read from memory
         // once and stay in L2 while every group expands them (with groups outermost the whole
@@ -69,10 +116,19 @@ impl ExpandDepthwise {
             let mut expanded = Vec::new();
             let mut scratch = Scratch::default();
             let mut offs = vec![0usize; pw.cin];
+            let mut dw_band = match self.project {
+                Some(_) => DW_BAND.with(std::cell::Cell::take),
+                None => Vec::new(),
+            };
+            let mut dw_offs = vec![0usize; cexp];
             let k2 = k * k;
             let mut oy0 = r0;
             while oy0 < r1 {
                 let oy1 = (oy0 + band).min(r1);
+                let nb = (oy1 - oy0) * ow;
+                if self.project.is_some() {
+                    dw_band.resize(cexp * nb, 0.0);
+                }
                 // Input rows this band reads: [first, last] in input coordinates.
                 let first = (oy0 * s) as isize - pt as isize;
                 let last = ((oy1 - 1) * s + k - 1) as isize - pt as isize;
@@ -112,12 +168,39 @@ impl ExpandDepthwise {
                             bias: dw.bias[c],
                             act: dw.act,
                         };
-                        // SAFETY: each part writes only its rows [r0, r1) of every channel.
-                        let out = unsafe { dst.slice(c * oh * ow + oy0 * ow, (oy1 - oy0) * ow) };
+                        let out = if self.project.is_some() {
+                            &mut dw_band[c * nb..][..nb]
+                        } else {
+                            // SAFETY: each part writes only its rows [r0, r1) of every channel.
+                            unsafe { dst.slice(c * oh * ow + oy0 * ow, nb) }
+                        };
                         dispatch(isa, k, s, &ch, &mut scratch, out);
                     }
                 }
+                if let Some(p) = &self.project {
+                    for (i, o) in dw_offs.iter_mut().enumerate() {
+                        *o = i * nb;
+                    }
+                    let job = Job {
+                        cin: cexp,
+                        cout: p.cout,
+                        pixels: nb,
+                        x: &dw_band,
+                        offs: &dw_offs,
+                        packed: &p.packed,
+                        bias: &p.bias,
+                        act: p.act,
+                        residual: residual.map(|r| &r[oy0 * ow..]),
+                        ds: oh * ow,
+                        panel: false,
+                    };
+                    // SAFETY: each part writes only its rows [r0, r1) of every output channel.
+                    unsafe { gemm_serial_dst(isa, &job, dst.offset(oy0 * ow)) };
+                }
                 oy0 = oy1;
+            }
+            if self.project.is_some() {
+                DW_BAND.with(|keep| keep.set(dw_band));
             }
         });
     }
@@ -129,12 +212,19 @@ impl Eq for ExpandDepthwise {}
 impl Op for ExpandDepthwise {
     fn name(&self) -> StaticName {
         let dw = &self.depthwise;
-        format!("ExpandDepthwise{}x{}/{}", dw.kernel, dw.kernel, dw.stride).into()
+        let what = match self.project {
+            Some(_) => "ExpandDepthwiseProject",
+            None => "ExpandDepthwise",
+        };
+        format!("{what}{}x{}/{}", dw.kernel, dw.kernel, dw.stride).into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
         let mut v = self.expand.info()?;
         v.extend(self.depthwise.info()?);
+        if let Some(p) = &self.project {
+            v.extend(p.info()?);
+        }
         Ok(v)
     }
 
@@ -146,9 +236,29 @@ impl EvalOp for ExpandDepthwise {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let [oh, ow] = self.depthwise.out_hw;
-        super::eval_unary(&inputs, &[1, self.depthwise.channels, oh, ow], |x, o| {
-            self.run(x, o)
-        })
+        let (cout, residual) = match &self.project {
+            Some(p) => (p.cout, p.residual),
+            None => (self.depthwise.channels, false),
+        };
+        ensure!(
+            inputs.len() == 1 + residual as usize,
+            "ExpandDepthwise: wrong inputs"
+        );
+        let mut out = super::output_tensor(&[1, cout, oh, ow])?;
+        {
+            let x = inputs[0].try_as_plain_ram()?;
+            let r = match inputs.get(1) {
+                Some(r) => Some(r.try_as_plain_ram()?),
+                None => None,
+            };
+            let r = match &r {
+                Some(v) => Some(v.as_slice::<f32>()?),
+                None => None,
+            };
+            let mut o = out.try_as_plain_ram_mut()?;
+            self.run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
+        }
+        Ok(tvec!(out.into_tvalue()))
     }
 }
 
@@ -158,11 +268,24 @@ impl TypedOp for ExpandDepthwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let [h, w] = self.expand.hw;
         ensure!(
-            inputs.len() == 1 && inputs[0].shape.as_concrete() == Some(&[1, self.expand.cin, h, w]),
+            inputs[0].shape.as_concrete() == Some(&[1, self.expand.cin, h, w]),
             "ExpandDepthwise: input does not match"
         );
         let [oh, ow] = self.depthwise.out_hw;
-        Ok(tvec!(f32::fact([1, self.depthwise.channels, oh, ow])))
+        let cout = match &self.project {
+            Some(p) => {
+                ensure!(
+                    inputs.len() == 1 + p.residual as usize
+                        && inputs[1..]
+                            .iter()
+                            .all(|r| r.shape.as_concrete() == Some(&[1, p.cout, oh, ow])),
+                    "ExpandDepthwise: residual does not match the output"
+                );
+                p.cout
+            }
+            None => self.depthwise.channels,
+        };
+        Ok(tvec!(f32::fact([1, cout, oh, ow])))
     }
 }
 
@@ -407,25 +530,57 @@ mod tests {
                     };
                     let mut mid = vec![f32::NAN; cexp * h * w];
                     expand.run(&x, None, &mut mid);
-                    let mut want = vec![f32::NAN; cexp * oh * ow];
-                    depthwise.run(isa, &mid, &mut want);
-                    let fused = ExpandDepthwise {
-                        expand: Arc::new(expand),
-                        depthwise: Arc::new(depthwise),
-                    };
-                    for threads in [1, 2, 3] {
-                        let mut got = vec![f32::NAN; want.len()];
-                        multithread_tract_scope(Executor::multithread(threads), || {
-                            fused.run(&x, &mut got)
+                    let mut dw_out = vec![f32::NAN; cexp * oh * ow];
+                    depthwise.run(isa, &mid, &mut dw_out);
+                    // Without a projection; with one (13 channels), without and with residual.
+                    let wpro = rand_vec(cexp * 13, &mut seed);
+                    let bpro = Arc::new(rand_vec(13, &mut seed));
+                    let res = rand_vec(13 * oh * ow, &mut seed);
+                    for project in [None, Some(false), Some(true)] {
+                        let project = project.map(|with_residual| {
+                            PointwiseConv::new(
+                                isa,
+                                cexp,
+                                13,
+                                [oh, ow],
+                                &wpro,
+                                bpro.clone(),
+                                Activation::Identity,
+                                with_residual,
+                            )
                         });
-                        let same = got
-                            .iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(
-                            same,
-                            "{isa:?} {cin}->{cexp} {h}x{w} k{k} s{s} pad {pad}+{after} threads {threads}"
-                        );
+                        let r = project
+                            .as_ref()
+                            .and_then(|p| p.residual.then_some(&res[..]));
+                        let want = match &project {
+                            Some(p) => {
+                                let mut v = vec![f32::NAN; 13 * oh * ow];
+                                p.run(&dw_out, r, &mut v);
+                                v
+                            }
+                            None => dw_out.clone(),
+                        };
+                        let fused = ExpandDepthwise {
+                            expand: Arc::new(expand.clone()),
+                            depthwise: Arc::new(depthwise.clone()),
+                            project: project.map(Arc::new),
+                        };
+                        for threads in [1, 2, 3] {
+                            let mut got = vec![f32::NAN; want.len()];
+                            multithread_tract_scope(Executor::multithread(threads), || {
+                                fused.run(&x, r, &mut got)
+                            });
+                            let same = got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(
+                                same,
+                                "{isa:?} {cin}->{cexp} {h}x{w} k{k} s{s} pad {pad}+{after} \
+                                 threads {threads} projection {:?}",
+                                fused.project.as_ref().map(|p| p.residual)
+                            );
+                        }
                     }
                 }
                 cases += 1;

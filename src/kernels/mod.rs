@@ -302,6 +302,7 @@ fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<()> {
         let op = ExpandDepthwise {
             expand: Arc::new(pw.clone()),
             depthwise: Arc::new(dw.clone()),
+            project: None,
         };
         let mut patch = TypedModelPatch::default();
         let x = patch.tap_model(model, prev.inputs[0])?;
@@ -312,8 +313,8 @@ fn fuse_expand_depthwise(model: &mut TypedModel) -> TractResult<()> {
     Ok(())
 }
 
-/// Fuse each large depthwise convolution into the 1×1 projection that alone consumes it
-/// (with the projection's residual, if any).
+/// Fuse each large depthwise convolution, or fused expansion + depthwise, into the 1×1
+/// projection that alone consumes it (with the projection's residual, if any).
 fn fuse_depthwise_project(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let node = model.node(id);
@@ -322,20 +323,33 @@ fn fuse_depthwise_project(model: &mut TypedModel) -> TractResult<()> {
         };
         let producer = node.inputs[0];
         let prev = model.node(producer.node);
-        let Some(dw) = prev.op_as::<DepthwiseConv>() else {
-            continue;
-        };
         let sole = sole_consumer(model, producer).is_some_and(|n| n.id == id);
-        if !sole
-            || pw.hw != dw.out_hw
-            || pw.cin != dw.channels
-            || !DepthwiseProject::worth_it(dw, pw)
-        {
+        if !sole {
             continue;
         }
-        let op = DepthwiseProject {
-            depthwise: Arc::new(dw.clone()),
-            project: Arc::new(pw.clone()),
+        let op: Box<dyn TypedOp> = if let Some(dw) = prev.op_as::<DepthwiseConv>() {
+            if pw.hw != dw.out_hw || pw.cin != dw.channels || !DepthwiseProject::worth_it(dw, pw) {
+                continue;
+            }
+            Box::new(DepthwiseProject {
+                depthwise: Arc::new(dw.clone()),
+                project: Arc::new(pw.clone()),
+            })
+        } else if let Some(ed) = prev.op_as::<ExpandDepthwise>() {
+            let dw = &ed.depthwise;
+            if ed.project.is_some()
+                || pw.hw != dw.out_hw
+                || pw.cin != dw.channels
+                || !ed.worth_adding(pw)
+            {
+                continue;
+            }
+            Box::new(ExpandDepthwise {
+                project: Some(Arc::new(pw.clone())),
+                ..ed.clone()
+            })
+        } else {
+            continue;
         };
         let mut patch = TypedModelPatch::default();
         let mut inputs = tvec![patch.tap_model(model, prev.inputs[0])?];

@@ -44,9 +44,22 @@ pub fn cost(op: &dyn TypedOp) -> Option<Cost> {
         let (p, d) = (&*e.expand, &*e.depthwise);
         let px = p.hw[0] * p.hw[1];
         let dw = depthwise(d);
-        return Some(Cost {
+        let opx = d.out_hw[0] * d.out_hw[1];
+        let cost = Cost {
             macs: (p.cin * p.cout * px) as u64 + dw.macs,
-            bytes: f(p.cin * px + p.cin * p.cout + d.channels * d.out_hw[0] * d.out_hw[1]),
+            bytes: f(p.cin * px + p.cin * p.cout + d.channels * opx),
+        };
+        return Some(match &e.project {
+            Some(q) => {
+                let res = if q.residual { q.cout * opx } else { 0 };
+                Cost {
+                    macs: cost.macs + (q.cin * q.cout * opx) as u64,
+                    // The depthwise output stays in cache; the projection's output, residual
+                    // and weights are counted instead.
+                    bytes: f(p.cin * px + p.cin * p.cout + q.cout * opx + res + q.cin * q.cout),
+                }
+            }
+            None => cost,
         });
     }
     if let Some(dp) = op.downcast_ref::<DepthwiseProject>() {
