@@ -240,25 +240,10 @@ impl EvalOp for ExpandDepthwise {
             Some(p) => (p.cout, p.residual),
             None => (self.depthwise.channels, false),
         };
-        ensure!(
-            inputs.len() == 1 + residual as usize,
-            "ExpandDepthwise: wrong inputs"
-        );
-        let mut out = super::output_tensor(&[1, cout, oh, ow])?;
-        {
-            let x = inputs[0].try_as_plain_ram()?;
-            let r = match inputs.get(1) {
-                Some(r) => Some(r.try_as_plain_ram()?),
-                None => None,
-            };
-            let r = match &r {
-                Some(v) => Some(v.as_slice::<f32>()?),
-                None => None,
-            };
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        let shape = [1, cout, oh, ow];
+        super::eval_with_residual("ExpandDepthwise", &inputs, residual, &shape, |x, r, o| {
+            self.run(x, r, o)
+        })
     }
 }
 
@@ -430,26 +415,15 @@ impl EvalOp for DepthwiseProject {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let pw = &self.project;
-        ensure!(
-            inputs.len() == 1 + pw.residual as usize,
-            "DepthwiseProject: wrong inputs"
-        );
         let [oh, ow] = self.depthwise.out_hw;
-        let mut out = super::output_tensor(&[1, pw.cout, oh, ow])?;
-        {
-            let x = inputs[0].try_as_plain_ram()?;
-            let r = match inputs.get(1) {
-                Some(r) => Some(r.try_as_plain_ram()?),
-                None => None,
-            };
-            let r = match &r {
-                Some(v) => Some(v.as_slice::<f32>()?),
-                None => None,
-            };
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        let shape = [1, pw.cout, oh, ow];
+        super::eval_with_residual(
+            "DepthwiseProject",
+            &inputs,
+            pw.residual,
+            &shape,
+            |x, r, o| self.run(x, r, o),
+        )
     }
 }
 

@@ -203,6 +203,36 @@ fn eval_unary(
     Ok(tvec!(out.into_tvalue()))
 }
 
+/// `eval` of a kernel with one float input, an optional residual input (`residual` says
+/// whether the op takes one) and one float output of `out_shape`.
+fn eval_with_residual(
+    name: &str,
+    inputs: &TVec<TValue>,
+    residual: bool,
+    out_shape: &[usize],
+    run: impl FnOnce(&[f32], Option<&[f32]>, &mut [f32]),
+) -> TractResult<TVec<TValue>> {
+    ensure!(
+        inputs.len() == 1 + residual as usize,
+        "{name}: wrong inputs"
+    );
+    let mut out = output_tensor(out_shape)?;
+    {
+        let x = inputs[0].try_as_plain_ram()?;
+        let r = match inputs.get(1) {
+            Some(r) => Some(r.try_as_plain_ram()?),
+            None => None,
+        };
+        let r = match &r {
+            Some(v) => Some(v.as_slice::<f32>()?),
+            None => None,
+        };
+        let mut o = out.try_as_plain_ram_mut()?;
+        run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
+    }
+    Ok(tvec!(out.into_tvalue()))
+}
+
 /// Deterministic pseudo-random values in [-1, 1) for the kernel tests.
 #[cfg(test)]
 fn rand_vec(n: usize, seed: &mut u64) -> Vec<f32> {

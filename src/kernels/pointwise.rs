@@ -676,26 +676,15 @@ impl EvalOp for PointwiseConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(
-            inputs.len() == 1 + self.residual as usize,
-            "PointwiseConv: wrong inputs"
-        );
         let [h, w] = self.hw;
-        let mut out = super::output_tensor(&[1, self.cout, h, w])?;
-        {
-            let x = inputs[0].try_as_plain_ram()?;
-            let r = match inputs.get(1) {
-                Some(r) => Some(r.try_as_plain_ram()?),
-                None => None,
-            };
-            let r = match &r {
-                Some(v) => Some(v.as_slice::<f32>()?),
-                None => None,
-            };
-            let mut o = out.try_as_plain_ram_mut()?;
-            self.run(x.as_slice::<f32>()?, r, o.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(out.into_tvalue()))
+        let shape = [1, self.cout, h, w];
+        super::eval_with_residual(
+            "PointwiseConv",
+            &inputs,
+            self.residual,
+            &shape,
+            |x, r, o| self.run(x, r, o),
+        )
     }
 }
 
