@@ -21,6 +21,11 @@ pub fn fusion_off() -> bool {
     std::env::var("CENTERSCOPE_FUSE").is_ok_and(|v| v == "off")
 }
 
+/// `CENTERSCOPE_WINOGRAD=off`: dense 3×3 stride-1 convolutions run directly, not by Winograd.
+pub fn winograd_off() -> bool {
+    std::env::var("CENTERSCOPE_WINOGRAD").is_ok_and(|v| v == "off")
+}
+
 /// `CENTERSCOPE_ISA=portable|avx2`: a lower instruction set than the CPU's best.
 pub fn isa() -> Option<String> {
     std::env::var("CENTERSCOPE_ISA").ok()

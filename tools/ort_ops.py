@@ -27,14 +27,16 @@ from bench_ort import MODELS  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, help="built-in id or path of a manifest .json")
     ap.add_argument("--size", default=None, help="HxW, e.g. 480x640")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--top", type=int, default=25)
     a = ap.parse_args()
-    with open(os.path.join(MODELS, a.model + ".json")) as f:
+    # A built-in id, or the path of a manifest (e.g. the seed models of tools/seed_models.py).
+    man_path = a.model if a.model.endswith(".json") else os.path.join(MODELS, a.model + ".json")
+    with open(man_path) as f:
         man = json.load(f)
     inp = man["input"]
     h, w = inp["size"]
@@ -46,7 +48,7 @@ def main():
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.enable_profiling = True
     so.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
-    sess = ort.InferenceSession(os.path.join(MODELS, man["file"]), so,
+    sess = ort.InferenceSession(os.path.join(os.path.dirname(man_path), man["file"]), so,
                                 providers=["CPUExecutionProvider"])
     shape = [1, 3, h, w] if inp["layout"] == "nchw" else [1, h, w, 3]
     x = np.random.RandomState(0).randint(0, 256, shape)

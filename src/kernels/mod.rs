@@ -31,6 +31,7 @@ pub mod resize;
 pub mod roofline;
 pub mod simd;
 pub mod spatial;
+pub mod winograd;
 
 use activation::Activation;
 use broadcast::{BinKind, BroadcastBinary};
@@ -48,6 +49,7 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
+use winograd::WinogradConv;
 
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
@@ -282,6 +284,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
                 op.act = tail.act;
                 Box::new(op)
             }
+            Found::Winograd(mut op) => {
+                op.act = tail.act;
+                Box::new(op)
+            }
             Found::Pointwise(op) => {
                 if let Some(r) = tail.residual {
                     inputs.push(patch.tap_model(model, r)?);
@@ -396,6 +402,7 @@ fn fuse_depthwise_project(model: &mut TypedModel) -> TractResult<()> {
 enum Found {
     Depthwise(DepthwiseConv),
     Spatial(SpatialConv),
+    Winograd(WinogradConv),
     Pointwise(PointwiseParts),
 }
 
@@ -492,6 +499,22 @@ fn match_conv(
         let pads = spec.padding.compute(&[h, w], &[k, k], &[1, 1], &[s, s]);
         if pads[0].convoluted != oh || pads[1].convoluted != ow {
             return Ok(None);
+        }
+        if (k, s) == (3, 1)
+            && !crate::env::winograd_off()
+            && WinogradConv::worth_it(cin, cout, [oh, ow])
+        {
+            return Ok(Some(Found::Winograd(WinogradConv::new(
+                isa,
+                cin,
+                cout,
+                [pads[0].pad_before, pads[1].pad_before],
+                [h, w],
+                [oh, ow],
+                &weights,
+                Arc::new(bias),
+                Activation::Identity,
+            ))));
         }
         return Ok(Some(Found::Spatial(SpatialConv::new(
             isa,

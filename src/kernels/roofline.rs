@@ -13,6 +13,7 @@ use super::fused::{DepthwiseProject, ExpandDepthwise};
 use super::pointwise::PointwiseConv;
 use super::simd::Isa;
 use super::spatial::SpatialConv;
+use super::winograd::WinogradConv;
 use std::sync::Arc;
 use std::time::Instant;
 use tract_onnx::tract_core::internal::*;
@@ -76,6 +77,15 @@ pub fn cost(op: &dyn TypedOp) -> Option<Cost> {
         return Some(Cost {
             macs: (s.cin * k2 * s.cout * oh * ow) as u64,
             bytes: f(s.cin * h * w + s.cout * oh * ow + s.cin * k2 * s.cout),
+        });
+    }
+    if let Some(s) = op.downcast_ref::<WinogradConv>() {
+        // The direct convolution's multiply-adds (the work the layer stands for; Winograd
+        // does a quarter of them, so it can run above the compute ceiling).
+        let ([h, w], [oh, ow]) = (s.in_hw, s.out_hw);
+        return Some(Cost {
+            macs: (s.cin * 9 * s.cout * oh * ow) as u64,
+            bytes: f(s.cin * h * w + s.cout * oh * ow + s.cin * 36 * s.cout),
         });
     }
     None
