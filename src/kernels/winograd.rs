@@ -768,6 +768,12 @@ mod tests {
                             act,
                         );
                         let mut got = vec![f32::NAN; want.len()];
+                        // Stale scratch as NaN: anything read before it is written shows.
+                        SCRATCH.with_borrow_mut(|sc| {
+                            for b in [&mut sc.phases, &mut sc.v, &mut sc.m] {
+                                b.fill(f32::NAN);
+                            }
+                        });
                         op.run(&x, &mut got);
                         for (j, (g, r)) in got.iter().zip(&want).enumerate() {
                             assert!(
