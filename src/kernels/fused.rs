@@ -51,17 +51,11 @@ impl ExpandDepthwise {
     }
 
     /// Whether the projection `project` should join: its weights are small (each band reads
-    /// them again, see [`DepthwiseProject::worth_it`]) and the bands, smaller with the
-    /// projection, recompute at most a quarter more expanded rows than they use (stride-2
-    /// blocks; a stride-1 block's bands would be 2 rows tall and recompute twice as many).
+    /// them again, see [`DepthwiseProject::worth_it`]). The bands get shorter with the
+    /// projection (2–5 rows), but the halo rows each band shares with the next are carried
+    /// over, not expanded again.
     pub fn worth_adding(&self, project: &PointwiseConv) -> bool {
-        let with = ExpandDepthwise {
-            project: Some(Arc::new(project.clone())),
-            ..self.clone()
-        };
-        let (band, dw) = (with.band(), &self.depthwise);
-        let rows_read = (band - 1) * dw.stride + dw.kernel;
-        project.cin * project.cout <= 8 * 1024 && 4 * rows_read <= 5 * band * dw.stride
+        project.cin * project.cout <= 8 * 1024
     }
 
     /// `output = depthwise(expand(input))`, or with a projection
@@ -122,6 +116,13 @@ impl ExpandDepthwise {
             };
             let mut dw_offs = vec![0usize; cexp];
             let k2 = k * k;
+            // The last expanded rows of the previous band (input rows [held.0, held.1), at
+            // most k - 1 per channel): the next band reads them again (its halo) and copies
+            // them instead of expanding them again.
+            let hk = k - 1;
+            let mut halo: Vec<f32> = HALO.with(std::cell::Cell::take);
+            halo.resize(cexp * hk * w, 0.0);
+            let mut held: Option<(usize, usize)> = None;
             let mut oy0 = r0;
             while oy0 < r1 {
                 let oy1 = (oy0 + band).min(r1);
@@ -136,17 +137,23 @@ impl ExpandDepthwise {
                 let iy1 = ((last + 1).max(0) as usize).min(h).max(iy0);
                 let rows = iy1 - iy0;
                 let pixels = rows * w;
+                // Rows [iy0, iy0 + reused) come from `halo` (from its row `from`).
+                let (from, reused) = match held {
+                    Some((h0, h1)) if (h0..h1).contains(&iy0) => (iy0 - h0, (h1 - iy0).min(rows)),
+                    _ => (0, 0),
+                };
+                let keep = hk.min(rows);
                 for (o, b) in offs.iter_mut().zip(&offs_base) {
-                    *o = b + iy0 * w;
+                    *o = b + (iy0 + reused) * w;
                 }
                 for g0 in (0..cexp).step_by(group) {
                     let g1 = (g0 + group).min(cexp);
                     expanded.resize((g1 - g0) * pixels, 0.0);
-                    if rows > 0 {
+                    if rows > reused {
                         let job = Job {
                             cin: pw.cin,
                             cout: g1 - g0,
-                            pixels,
+                            pixels: (rows - reused) * w,
                             x: input,
                             offs: &offs,
                             packed: &pw.packed[(g0 / mr) * pw.cin * mr..],
@@ -156,9 +163,13 @@ impl ExpandDepthwise {
                             ds: pixels,
                             panel: false,
                         };
-                        gemm_serial(isa, &job, &mut expanded);
+                        gemm_serial(isa, &job, &mut expanded[reused * w..]);
                     }
                     for c in g0..g1 {
+                        let plane = &mut expanded[(c - g0) * pixels..][..pixels];
+                        let kept = &mut halo[c * hk * w..][..hk * w];
+                        plane[..reused * w].copy_from_slice(&kept[from * w..][..reused * w]);
+                        kept[..keep * w].copy_from_slice(&plane[(rows - keep) * w..]);
                         let ch = Channel {
                             x: &expanded[(c - g0) * pixels..][..pixels],
                             in_hw: [rows, w],
@@ -197,11 +208,13 @@ impl ExpandDepthwise {
                     // SAFETY: each part writes only its rows [r0, r1) of every output channel.
                     unsafe { gemm_serial_dst(isa, &job, dst.offset(oy0 * ow)) };
                 }
+                held = Some((iy1 - keep, iy1));
                 oy0 = oy1;
             }
             if self.project.is_some() {
                 DW_BAND.with(|keep| keep.set(dw_band));
             }
+            HALO.with(|keep| keep.set(halo));
         });
     }
 }
@@ -297,6 +310,8 @@ thread_local! {
     /// The band buffer of the fused products run on this thread (reused: a fresh buffer per
     /// call costs page faults on the pool threads).
     static DW_BAND: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The expanded halo rows [`ExpandDepthwise`] carries from one band to the next.
+    static HALO: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl DepthwiseProject {
