@@ -7,8 +7,11 @@
 //! still the ONNX one in NCHW: every float depthwise convolution (3×3 or 5×5, stride 1 or 2)
 //! becomes a [`DepthwiseConv`] and every 1×1 stride-1 convolution a [`PointwiseConv`], each
 //! absorbing the ReLU / ReLU6 / hard-swish that follows it and, for 1×1 convolutions, the
-//! residual addition. Dense K×K convolutions (the stem, CenterFace's neck) become a
-//! [`SpatialConv`] (one GEMM over stride-phase planes), ONNX linear resizes a [`BilinearResize`],
+//! residual addition. Dense 3×3 stride-1 convolutions with 16 or more channels (CenterNet
+//! heads, DLA-34, CenterFace's neck) become a [`WinogradConv`] (F(4×4, 3×3): a quarter of the
+//! multiplications); other dense K×K convolutions (the stem) a [`SpatialConv`] (one GEMM over
+//! stride-phase planes); depthwise transposed convolutions with `k = 2·stride` (the learned
+//! upsampling of CenterNet necks) a [`DepthwiseDeconv`]; ONNX linear resizes a [`BilinearResize`],
 //! single-axis max reductions a [`ReduceMax`], and float binary operations that broadcast in the
 //! middle of their shapes (MoveNet's in-graph decoder) a [`BroadcastBinary`]. tract then
 //! optimises the rest of the graph around these nodes as usual.
@@ -23,6 +26,7 @@
 
 pub mod activation;
 pub mod broadcast;
+pub mod deconv;
 pub mod depthwise;
 pub mod fused;
 pub mod pointwise;
@@ -35,6 +39,7 @@ pub mod winograd;
 
 use activation::Activation;
 use broadcast::{BinKind, BroadcastBinary};
+use deconv::DepthwiseDeconv;
 use depthwise::DepthwiseConv;
 use fused::{DepthwiseProject, ExpandDepthwise};
 use pointwise::PointwiseConv;
@@ -47,7 +52,7 @@ use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::{Conv, Deconv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use winograd::WinogradConv;
 
@@ -260,6 +265,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
         }
         if let Some(op) = match_broadcast(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
+            continue;
+        }
+        if let Some(op) = match_deconv(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
             continue;
         }
         if let Some(op) = match_reduce_max(model, node)? {
@@ -548,16 +557,101 @@ fn match_conv(
     Ok(None)
 }
 
+/// A depthwise transposed convolution with `k = 2·stride` (see [`DepthwiseDeconv`]).
+fn match_deconv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<DepthwiseDeconv>> {
+    let Some(op) = node.op_as::<Deconv>() else {
+        return Ok(None);
+    };
+    let spec = &op.pool_spec;
+    if spec.data_format != DataFormat::NCHW
+        || node.inputs.len() != 3
+        || op.adjustments.iter().any(|&a| a != 0)
+        || spec.dilations().iter().any(|&d| d != 1)
+    {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let (Some(xs), Some(ys)) = (x.shape.as_concrete(), y.shape.as_concrete()) else {
+        return Ok(None);
+    };
+    let (&[1, c, h, w], &[1, co, oh, ow]) = (xs, ys) else {
+        return Ok(None);
+    };
+    let (ks, strides) = (&spec.kernel_shape, spec.strides());
+    if co != c || op.group != c || ks.len() != 2 || ks[0] != ks[1] || strides[..] != [ks[0] / 2; 2]
+    {
+        return Ok(None);
+    }
+    let (k, s) = (ks[0], strides[0]);
+    let pads = spec
+        .padding
+        .compute_for_deconv(&[h, w], &[k, k], &[1, 1], &[s, s], &[0, 0])?;
+    let pad = [pads[0].pad_before, pads[1].pad_before];
+    if pads[0].deconvoluted != oh
+        || pads[1].deconvoluted != ow
+        || !DepthwiseDeconv::supports(k, s, pad)
+    {
+        return Ok(None);
+    }
+    let (Some(weights), Some(bias)) = (
+        const_f32(model, node.inputs[1])?,
+        const_f32(model, node.inputs[2])?,
+    ) else {
+        return Ok(None);
+    };
+    let bias = match bias.len() {
+        1 => vec![bias[0]; c],
+        n if n == c => bias,
+        _ => return Ok(None),
+    };
+    if weights.len() != c * k * k {
+        return Ok(None);
+    }
+    Ok(Some(DepthwiseDeconv {
+        channels: c,
+        kernel: k,
+        stride: s,
+        pad,
+        in_hw: [h, w],
+        out_hw: [oh, ow],
+        weights: Arc::new(weights),
+        bias: Arc::new(bias),
+    }))
+}
+
 /// The value of a constant input (looking through casts), as f32.
 fn const_f32(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Vec<f32>>> {
+    let Some(t) = const_tensor(model, outlet)? else {
+        return Ok(None);
+    };
+    let t = t.cast_to::<f32>()?;
+    Ok(Some(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
+}
+
+/// The value of a constant input, looking through casts and axis changes (tract-onnx wires a
+/// transposed convolution's kernel through a split, a move and a collapse of its axes).
+fn const_tensor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Tensor>> {
     let fact = model.outlet_fact(outlet)?;
     if let Some(k) = &fact.konst {
-        let t = k.cast_to::<f32>()?;
-        return Ok(Some(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()));
+        return Ok(Some(k.clone().into_tensor()));
     }
     let node = model.node(outlet.node);
-    if node.op_is::<Cast>() && node.inputs.len() == 1 {
-        return const_f32(model, node.inputs[0]);
+    if node.inputs.len() != 1 {
+        return Ok(None);
+    }
+    if node.op_is::<Cast>() {
+        return const_tensor(model, node.inputs[0]);
+    }
+    if node.op_is::<AxisOp>() {
+        let Some(t) = const_tensor(model, node.inputs[0])? else {
+            return Ok(None);
+        };
+        let out = node.op.eval_out_of_plan(tvec![t.into_tvalue()])?;
+        return Ok(out.and_then(|mut o| o.pop()).map(|v| v.into_tensor()));
     }
     Ok(None)
 }
