@@ -482,6 +482,8 @@ mod tests {
             (24, 37, 33, 64),
             (3, 5, 9, 7),
             (8, 200, 40, 41),
+            // 144 × 480 expanded floats per row: projection bands of one row.
+            (8, 144, 9, 480),
         ] {
             for (k, s, pad, after) in [
                 (3, 1, 1, 1),
@@ -575,7 +577,7 @@ mod tests {
                 cases += 1;
             }
         }
-        assert_eq!(cases, 20);
+        assert_eq!(cases, 25);
     }
 
     #[test]

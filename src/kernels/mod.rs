@@ -564,6 +564,7 @@ fn match_deconv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Dept
     };
     let spec = &op.pool_spec;
     if spec.data_format != DataFormat::NCHW
+        || op.kernel_format != KernelFormat::OIHW
         || node.inputs.len() != 3
         || op.adjustments.iter().any(|&a| a != 0)
         || spec.dilations().iter().any(|&d| d != 1)
@@ -650,7 +651,12 @@ fn const_tensor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Tens
         let Some(t) = const_tensor(model, node.inputs[0])? else {
             return Ok(None);
         };
-        let out = node.op.eval_out_of_plan(tvec![t.into_tvalue()])?;
+        // A failed evaluation leaves the node to tract rather than failing the model.
+        let out = node
+            .op
+            .eval_out_of_plan(tvec![t.into_tvalue()])
+            .ok()
+            .flatten();
         return Ok(out.and_then(|mut o| o.pop()).map(|v| v.into_tensor()));
     }
     Ok(None)
@@ -876,6 +882,84 @@ fn match_broadcast(model: &TypedModel, node: &TypedNode) -> TractResult<Option<B
 mod tests {
     use super::*;
     use tract_linalg::multithread::Executor;
+
+    /// A depthwise transposed convolution as tract-onnx builds it (kernel `[C, 1, k, k]`,
+    /// OIHW, explicit asymmetric pads): the output with our kernel swapped in equals tract's.
+    #[test]
+    fn depthwise_deconv_matches_tracts_own_in_a_graph() {
+        use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+        let mut seed = 41u64;
+        for (c, h, w, s, before, after) in [
+            (
+                3usize,
+                7usize,
+                9usize,
+                2usize,
+                [1usize, 0usize],
+                [2usize, 1usize],
+            ),
+            (5, 6, 5, 4, [3, 2], [0, 5]),
+            (2, 4, 11, 8, [4, 4], [4, 4]),
+        ] {
+            let k = 2 * s;
+            let weights = rand_vec(c * k * k, &mut seed);
+            let bias = rand_vec(c, &mut seed);
+            let x = rand_vec(c * h * w, &mut seed);
+            let mut model = TypedModel::default();
+            let src = model.add_source("x", f32::fact([1, c, h, w])).unwrap();
+            let kern = tract_ndarray::Array4::from_shape_vec((c, 1, k, k), weights).unwrap();
+            let kern = model.add_const("k", Tensor::from(kern)).unwrap();
+            let b = model
+                .add_const("b", Tensor::from(tract_ndarray::arr1(&bias)))
+                .unwrap();
+            let pool = PoolSpec::new(
+                DataFormat::NCHW,
+                tvec![k, k],
+                PaddingSpec::Explicit(
+                    before.iter().copied().collect(),
+                    after.iter().copied().collect(),
+                ),
+                None,
+                Some(tvec![s, s]),
+                c,
+                c,
+            );
+            let op = Deconv::new(pool, KernelFormat::OIHW, tvec![0, 0], c);
+            let y = model.wire_node("deconv", op, &[src, kern, b]).unwrap();
+            model.select_output_outlets(&y).unwrap();
+            let run = |m: TypedModel| {
+                let input = tract_ndarray::Array4::from_shape_vec((1, c, h, w), x.clone()).unwrap();
+                let out = m
+                    .into_optimized()
+                    .unwrap()
+                    .into_runnable()
+                    .unwrap()
+                    .run(tvec![Tensor::from(input).into_tvalue()])
+                    .unwrap();
+                let t = out[0].clone().into_tensor();
+                t.try_as_plain_ram()
+                    .unwrap()
+                    .as_slice::<f32>()
+                    .unwrap()
+                    .to_vec()
+            };
+            let want = run(model.clone());
+            let mut ours = model.clone();
+            accelerate(&mut ours).unwrap();
+            assert!(
+                ours.nodes().iter().any(|n| n.op_is::<DepthwiseDeconv>()),
+                "s{s}: not matched"
+            );
+            let got = run(ours);
+            assert_eq!(got.len(), want.len());
+            for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - r).abs() <= 1e-5 * (1.0 + r.abs()),
+                    "s{s} [{i}]: {g} vs {r}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn an_exclusive_executor_splits_work_and_survives_panics() {
