@@ -11,7 +11,8 @@
 //! heads, DLA-34, CenterFace's neck) become a [`WinogradConv`] (F(4×4, 3×3): a quarter of the
 //! multiplications); other dense K×K convolutions (the stem) a [`SpatialConv`] (one GEMM over
 //! stride-phase planes); depthwise transposed convolutions with `k = 2·stride` (the learned
-//! upsampling of CenterNet necks) a [`DepthwiseDeconv`]; ONNX linear resizes a [`BilinearResize`],
+//! upsampling of CenterNet necks) a [`DepthwiseDeconv`]; the NHWC → NCHW move of an RGB input a
+//! [`PixelsToPlanes`]; ONNX linear resizes a [`BilinearResize`],
 //! single-axis max reductions a [`ReduceMax`], and float binary operations that broadcast in the
 //! middle of their shapes (MoveNet's in-graph decoder) a [`BroadcastBinary`]. tract then
 //! optimises the rest of the graph around these nodes as usual.
@@ -29,6 +30,7 @@ pub mod broadcast;
 pub mod deconv;
 pub mod depthwise;
 pub mod fused;
+pub mod layout;
 pub mod pointwise;
 pub mod reduce;
 pub mod resize;
@@ -42,6 +44,7 @@ use broadcast::{BinKind, BroadcastBinary};
 use deconv::DepthwiseDeconv;
 use depthwise::DepthwiseConv;
 use fused::{DepthwiseProject, ExpandDepthwise};
+use layout::PixelsToPlanes;
 use pointwise::PointwiseConv;
 use reduce::ReduceMax;
 use resize::BilinearResize;
@@ -264,6 +267,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
             continue;
         }
         if let Some(op) = match_broadcast(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
+            continue;
+        }
+        if let Some(op) = match_pixels_to_planes(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
             continue;
         }
@@ -555,6 +562,27 @@ fn match_conv(
         })));
     }
     Ok(None)
+}
+
+/// The move of a float `[1, H, W, C]` (C ≤ 4) to `[1, C, H, W]` (see [`PixelsToPlanes`]).
+fn match_pixels_to_planes(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<PixelsToPlanes>> {
+    if node.op_as::<AxisOp>() != Some(&AxisOp::Move(3, 1)) || node.inputs.len() != 1 {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    if x.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let Some(&[1, h, w, c]) = x.shape.as_concrete() else {
+        return Ok(None);
+    };
+    Ok(PixelsToPlanes::supports(c).then_some(PixelsToPlanes {
+        channels: c,
+        hw: [h, w],
+    }))
 }
 
 /// A depthwise transposed convolution with `k = 2·stride` (see [`DepthwiseDeconv`]).
