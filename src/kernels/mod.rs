@@ -12,7 +12,8 @@
 //! multiplications); other dense K×K convolutions (the stem) a [`SpatialConv`] (one GEMM over
 //! stride-phase planes); depthwise transposed convolutions with `k = 2·stride` (the learned
 //! upsampling of CenterNet necks) a [`DepthwiseDeconv`]; the NHWC → NCHW move of an RGB input a
-//! [`PixelsToPlanes`]; ONNX linear resizes a [`BilinearResize`],
+//! [`PixelsToPlanes`] and large concatenations along channels a [`ChannelConcat`] (both split
+//! over threads); ONNX linear resizes a [`BilinearResize`],
 //! single-axis max reductions a [`ReduceMax`], and float binary operations that broadcast in the
 //! middle of their shapes (MoveNet's in-graph decoder) a [`BroadcastBinary`]. tract then
 //! optimises the rest of the graph around these nodes as usual.
@@ -44,7 +45,7 @@ use broadcast::{BinKind, BroadcastBinary};
 use deconv::DepthwiseDeconv;
 use depthwise::DepthwiseConv;
 use fused::{DepthwiseProject, ExpandDepthwise};
-use layout::PixelsToPlanes;
+use layout::{ChannelConcat, PixelsToPlanes};
 use pointwise::PointwiseConv;
 use reduce::ReduceMax;
 use resize::BilinearResize;
@@ -271,6 +272,10 @@ pub fn accelerate(model: &mut TypedModel) -> TractResult<()> {
             continue;
         }
         if let Some(op) = match_pixels_to_planes(model, node)? {
+            TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
+            continue;
+        }
+        if let Some(op) = match_channel_concat(model, node)? {
             TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?.apply(model)?;
             continue;
         }
@@ -583,6 +588,37 @@ fn match_pixels_to_planes(
         channels: c,
         hw: [h, w],
     }))
+}
+
+/// A large float concatenation of `[1, c_i, H, W]` maps along channels (see [`ChannelConcat`]).
+fn match_channel_concat(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<ChannelConcat>> {
+    use tract_onnx::tract_core::ops::array::TypedConcat;
+    if node.op_as::<TypedConcat>().map(|c| c.axis) != Some(1) || node.inputs.len() < 2 {
+        return Ok(None);
+    }
+    let mut channels = Vec::new();
+    let mut hw = None;
+    for &i in &node.inputs {
+        let f = model.outlet_fact(i)?;
+        let Some(&[1, c, h, w]) = f.shape.as_concrete() else {
+            return Ok(None);
+        };
+        if f.datum_type != f32::datum_type()
+            || f.konst.is_some()
+            || *hw.get_or_insert([h, w]) != [h, w]
+        {
+            return Ok(None);
+        }
+        channels.push(c);
+    }
+    let Some(hw) = hw else {
+        return Ok(None);
+    };
+    let total = channels.iter().sum::<usize>() * hw[0] * hw[1];
+    Ok((total >= layout::CONCAT_MIN_FLOATS).then_some(ChannelConcat { channels, hw }))
 }
 
 /// A depthwise transposed convolution with `k = 2·stride` (see [`DepthwiseDeconv`]).
