@@ -16,6 +16,12 @@ use std::sync::Arc;
 use tract_onnx::tract_core::internal::*;
 
 const L: usize = 16;
+
+thread_local! {
+    /// The upsampled input rows of one channel (reused: a fresh buffer per run costs page
+    /// faults on the pool threads).
+    static UP_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 type Lanes = [f32; L];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,12 +54,16 @@ impl DepthwiseDeconv {
         let isa = Isa::best();
         let threads = super::parallelism().min(c);
         let work = c * oh * ow * 4;
+        let channels = |c0: usize, out: &mut [f32]| {
+            UP_ROWS.with_borrow_mut(|up| {
+                for (k, o) in out.chunks_exact_mut(oh * ow).enumerate() {
+                    let ch = c0 + k;
+                    self.channel(isa, ch, &input[ch * h * w..][..h * w], o, up);
+                }
+            })
+        };
         if threads <= 1 || work < super::PARALLEL_MIN_MACS {
-            let mut up = Vec::new();
-            for (ch, out) in output.chunks_exact_mut(oh * ow).enumerate() {
-                self.channel(isa, ch, &input[ch * h * w..][..h * w], out, &mut up);
-            }
-            return;
+            return channels(0, output);
         }
         let per = c.div_ceil(threads);
         let parts: Vec<(usize, &mut [f32])> = output
@@ -61,13 +71,7 @@ impl DepthwiseDeconv {
             .enumerate()
             .map(|(p, o)| (p * per, o))
             .collect();
-        super::run_parts(parts, |(c0, out)| {
-            let mut up = Vec::new();
-            for (k, o) in out.chunks_exact_mut(oh * ow).enumerate() {
-                let ch = c0 + k;
-                self.channel(isa, ch, &input[ch * h * w..][..h * w], o, &mut up);
-            }
-        });
+        super::run_parts(parts, |(c0, out)| channels(c0, out));
     }
 
     fn channel(&self, isa: Isa, ch: usize, plane: &[f32], out: &mut [f32], up: &mut Vec<f32>) {
@@ -92,11 +96,11 @@ impl DepthwiseDeconv {
         let wk = &self.weights[ch * k * k..][..k * k];
         // Per kernel row and column tap b: the weights of 16 consecutive output columns
         // (those repeat every s columns, and s divides 16).
-        let wv: Vec<[Lanes; 2]> = (0..k)
-            .map(|ky| {
-                std::array::from_fn(|b| std::array::from_fn(|l| wk[ky * k + (l + pl) % s + b * s]))
-            })
-            .collect();
+        let mut wv = [[[0f32; L]; 2]; 16];
+        for (ky, wy) in wv.iter_mut().enumerate().take(k) {
+            *wy =
+                std::array::from_fn(|b| std::array::from_fn(|l| wk[ky * k + (l + pl) % s + b * s]));
+        }
         let job = RowsJob {
             up,
             stride_u,
@@ -104,7 +108,7 @@ impl DepthwiseDeconv {
             h,
             pt,
             out_hw: [oh, ow],
-            wv: &wv,
+            wv: &wv[..k],
             bias: self.bias[ch],
         };
         rows(isa, &job, out);

@@ -459,27 +459,11 @@ fn match_conv(
     {
         return Ok(None);
     }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
-    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
-        return Ok(None);
-    }
-    let (Some(xs), Some(ys)) = (x.shape.as_concrete(), y.shape.as_concrete()) else {
+    let Some(([cin, h, w], [cout, oh, ow])) = f32_nchw_io(model, node)? else {
         return Ok(None);
     };
-    let (&[1, cin, h, w], &[1, cout, oh, ow]) = (xs, ys) else {
+    let Some((weights, bias)) = weights_and_bias(model, node, cout)? else {
         return Ok(None);
-    };
-    let (Some(weights), Some(bias)) = (
-        const_f32(model, node.inputs[1])?,
-        const_f32(model, node.inputs[2])?,
-    ) else {
-        return Ok(None);
-    };
-    let bias = match bias.len() {
-        1 => vec![bias[0]; cout],
-        n if n == cout => bias,
-        _ => return Ok(None),
     };
     let ks = &spec.kernel_shape;
     let strides: TVec<usize> = spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
@@ -635,15 +619,7 @@ fn match_deconv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Dept
     {
         return Ok(None);
     }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
-    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
-        return Ok(None);
-    }
-    let (Some(xs), Some(ys)) = (x.shape.as_concrete(), y.shape.as_concrete()) else {
-        return Ok(None);
-    };
-    let (&[1, c, h, w], &[1, co, oh, ow]) = (xs, ys) else {
+    let Some(([c, h, w], [co, oh, ow])) = f32_nchw_io(model, node)? else {
         return Ok(None);
     };
     let (ks, strides) = (&spec.kernel_shape, spec.strides());
@@ -662,16 +638,8 @@ fn match_deconv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Dept
     {
         return Ok(None);
     }
-    let (Some(weights), Some(bias)) = (
-        const_f32(model, node.inputs[1])?,
-        const_f32(model, node.inputs[2])?,
-    ) else {
+    let Some((weights, bias)) = weights_and_bias(model, node, c)? else {
         return Ok(None);
-    };
-    let bias = match bias.len() {
-        1 => vec![bias[0]; c],
-        n if n == c => bias,
-        _ => return Ok(None),
     };
     if weights.len() != c * k * k {
         return Ok(None);
@@ -686,6 +654,44 @@ fn match_deconv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Dept
         weights: Arc::new(weights),
         bias: Arc::new(bias),
     }))
+}
+
+/// `([c, h, w], [c_out, h_out, w_out])` of a node with a float `[1, C, H, W]` first input and
+/// output (concrete shapes), or `None`.
+type Chw = [usize; 3];
+fn f32_nchw_io(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(Chw, Chw)>> {
+    let x = model.outlet_fact(node.inputs[0])?;
+    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let (Some(&[1, c, h, w]), Some(&[1, co, oh, ow])) =
+        (x.shape.as_concrete(), y.shape.as_concrete())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(([c, h, w], [co, oh, ow])))
+}
+
+/// The constant weights (input 1) and bias (input 2, a scalar broadcast to `cout`) of a
+/// (transposed) convolution node, or `None` when either is not constant.
+fn weights_and_bias(
+    model: &TypedModel,
+    node: &TypedNode,
+    cout: usize,
+) -> TractResult<Option<(Vec<f32>, Vec<f32>)>> {
+    let (Some(weights), Some(bias)) = (
+        const_f32(model, node.inputs[1])?,
+        const_f32(model, node.inputs[2])?,
+    ) else {
+        return Ok(None);
+    };
+    let bias = match bias.len() {
+        1 => vec![bias[0]; cout],
+        n if n == cout => bias,
+        _ => return Ok(None),
+    };
+    Ok(Some((weights, bias)))
 }
 
 /// The value of a constant input (looking through casts), as f32.
@@ -868,14 +874,7 @@ fn match_resize(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Bili
     if op.interpolator != Interpolator::Linear || op.antialias || op.axes.is_some() {
         return Ok(None);
     }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let y = model.outlet_fact(OutletId::new(node.id, 0))?;
-    if x.datum_type != f32::datum_type() || y.datum_type != f32::datum_type() {
-        return Ok(None);
-    }
-    let (Some(&[1, c, h, w]), Some(&[1, oc, oh, ow])) =
-        (x.shape.as_concrete(), y.shape.as_concrete())
-    else {
+    let Some(([c, h, w], [oc, oh, ow])) = f32_nchw_io(model, node)? else {
         return Ok(None);
     };
     use tract_onnx::tract_core::ops::nn::resize::CoordTransformer as T;

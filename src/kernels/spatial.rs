@@ -253,9 +253,47 @@ impl TypedOp for SpatialConv {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::rand_vec;
     use super::*;
+
+    /// Direct K×K convolution with stride S in f64, `[cin, cout, k, s]`: the reference of the
+    /// dense kernels (this one and Winograd).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn direct(
+        x: &[f32],
+        wt: &[f32],
+        b: &[f32],
+        [cin, cout, k, s]: [usize; 4],
+        [h, w]: [usize; 2],
+        pad: [usize; 2],
+        [oh, ow]: [usize; 2],
+        act: Activation,
+    ) -> Vec<f32> {
+        let mut want = vec![0f32; cout * oh * ow];
+        for o in 0..cout {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut acc = b[o] as f64;
+                    for i in 0..cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let iy = (y * s + ky) as isize - pad[0] as isize;
+                                let ix = (xx * s + kx) as isize - pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                acc += wt[((o * cin + i) * k + ky) * k + kx] as f64
+                                    * x[(i * h + iy as usize) * w + ix as usize] as f64;
+                            }
+                        }
+                    }
+                    want[(o * oh + y) * ow + xx] = act.apply(acc as f32);
+                }
+            }
+        }
+        want
+    }
 
     #[test]
     fn every_isa_matches_a_direct_convolution() {
@@ -278,33 +316,8 @@ mod tests {
                         } else {
                             Activation::Identity
                         };
-                        let mut want = vec![0f32; cout * oh * ow];
-                        for o in 0..cout {
-                            for y in 0..oh {
-                                for xx in 0..ow {
-                                    let mut acc = b[o] as f64;
-                                    for i in 0..cin {
-                                        for ky in 0..k {
-                                            for kx in 0..k {
-                                                let iy = (y * s + ky) as isize - pad[0] as isize;
-                                                let ix = (xx * s + kx) as isize - pad[1] as isize;
-                                                if iy < 0
-                                                    || ix < 0
-                                                    || iy >= h as isize
-                                                    || ix >= w as isize
-                                                {
-                                                    continue;
-                                                }
-                                                acc += wt[((o * cin + i) * k + ky) * k + kx] as f64
-                                                    * x[(i * h + iy as usize) * w + ix as usize]
-                                                        as f64;
-                                            }
-                                        }
-                                    }
-                                    want[(o * oh + y) * ow + xx] = act.apply(acc as f32);
-                                }
-                            }
-                        }
+                        let want =
+                            direct(&x, &wt, &b, [cin, cout, k, s], [h, w], pad, [oh, ow], act);
                         for isa in Isa::all_supported() {
                             let op = SpatialConv::new(
                                 isa,

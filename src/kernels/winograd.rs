@@ -695,45 +695,8 @@ impl TypedOp for WinogradConv {
 #[cfg(test)]
 mod tests {
     use super::super::rand_vec;
+    use super::super::spatial::tests::direct;
     use super::*;
-
-    /// Direct 3×3 stride-1 convolution in f64.
-    #[allow(clippy::too_many_arguments)]
-    fn direct(
-        x: &[f32],
-        wt: &[f32],
-        b: &[f32],
-        cin: usize,
-        cout: usize,
-        [h, w]: [usize; 2],
-        pad: [usize; 2],
-        [oh, ow]: [usize; 2],
-        act: Activation,
-    ) -> Vec<f32> {
-        let mut want = vec![0f32; cout * oh * ow];
-        for o in 0..cout {
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut acc = b[o] as f64;
-                    for i in 0..cin {
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                let iy = (y + ky) as isize - pad[0] as isize;
-                                let ix = (xx + kx) as isize - pad[1] as isize;
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                    continue;
-                                }
-                                acc += wt[((o * cin + i) * 3 + ky) * 3 + kx] as f64
-                                    * x[(i * h + iy as usize) * w + ix as usize] as f64;
-                            }
-                        }
-                    }
-                    want[(o * oh + y) * ow + xx] = act.apply(acc as f32);
-                }
-            }
-        }
-        want
-    }
 
     #[test]
     fn every_isa_matches_a_direct_convolution() {
@@ -752,7 +715,7 @@ mod tests {
                     let x = rand_vec(cin * h * w, &mut seed);
                     let act =
                         [Activation::Relu, Activation::Identity, Activation::Relu6][cases % 3];
-                    let want = direct(&x, &wt, &b, cin, cout, [h, w], pad, [oh, ow], act);
+                    let want = direct(&x, &wt, &b, [cin, cout, 3, 1], [h, w], pad, [oh, ow], act);
                     // The scale of the sums, for a tolerance relative to it.
                     let scale = (cin as f32 * 9.0).sqrt();
                     for isa in Isa::all_supported() {
